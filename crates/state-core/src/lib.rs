@@ -1,0 +1,33 @@
+//! Pure state evaluation and cascade planning for the Pullpiri StateManager.
+//!
+//! This crate holds every rule of the StateManager and nothing else: the state enums and their
+//! spellings ([`state`]), validated names and store keys ([`name`], [`key`]), container state
+//! and membership ([`container`]), the model and package decision tables ([`eval`], over the
+//! generic tables of [`table`]), the scenario transition table ([`scenario`]),
+//! `SendStateChange` semantics ([`change`]) and the incremental cascade planner ([`fleet`]).
+//!
+//! It knows nothing of tokio, tonic, etcd, protobuf or JavaScript: no I/O, no async. It is
+//! `#![no_std]` with `alloc`.
+//!
+//! # Features
+//!
+//! - `std` (default): implements `std::error::Error` for the error types. Nothing else.
+#![no_std]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod change;
+pub mod container;
+pub mod error;
+pub mod eval;
+pub mod fleet;
+pub mod key;
+pub mod name;
+pub mod scenario;
+pub mod state;
+pub mod table;
+
+pub use state::{ContainerState, ModelState, PackageState, ResourceType, ScenarioState};

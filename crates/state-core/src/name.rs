@@ -1,0 +1,131 @@
+//! Validated names (spec §7). A name that passes can never address another store key.
+
+use alloc::string::String;
+use core::{borrow::Borrow, fmt};
+
+use crate::error::NameError;
+
+/// Longest accepted name, in bytes (every accepted character is one byte).
+pub const MAX_NAME_LEN: usize = 253;
+
+/// Checks a name against spec §7: 1 to 253 characters of `[A-Za-z0-9_.-]`, starting with a
+/// letter or digit, and no `..`.
+pub fn validate_name(kind: &'static str, name: &str) -> Result<(), NameError> {
+    let Some(first) = name.chars().next() else {
+        return Err(NameError::Empty { kind });
+    };
+    if name.len() > MAX_NAME_LEN {
+        return Err(NameError::TooLong {
+            kind,
+            len: name.len(),
+        });
+    }
+    if !first.is_ascii_alphanumeric() {
+        return Err(NameError::BadStart {
+            kind,
+            name: name.into(),
+        });
+    }
+    if let Some(found) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(NameError::BadChar {
+            kind,
+            name: name.into(),
+            found,
+        });
+    }
+    if name.contains("..") {
+        return Err(NameError::DotDot {
+            kind,
+            name: name.into(),
+        });
+    }
+    Ok(())
+}
+
+macro_rules! name_type {
+    ($(#[$meta:meta])* $name:ident, $kind:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// What this name names, for error messages.
+            pub const KIND: &'static str = $kind;
+
+            /// Validates and wraps a name.
+            pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
+                let name = name.into();
+                validate_name($kind, &name)?;
+                Ok($name(name))
+            }
+
+            /// The name as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = NameError;
+            fn try_from(s: &str) -> Result<Self, NameError> {
+                $name::new(s)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = NameError;
+            fn try_from(s: String) -> Result<Self, NameError> {
+                $name::new(s)
+            }
+        }
+
+        impl core::str::FromStr for $name {
+            type Err = NameError;
+            fn from_str(s: &str) -> Result<Self, NameError> {
+                $name::new(s)
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A container name, as reported by a NodeAgent (leading `/` removed).
+    ContainerName, "container"
+);
+name_type!(
+    /// A model name (a Pullpiri pod).
+    ModelName, "model"
+);
+name_type!(
+    /// A package name.
+    PackageName, "package"
+);
+name_type!(
+    /// A scenario name.
+    ScenarioName, "scenario"
+);
+name_type!(
+    /// A node name.
+    NodeName, "node"
+);

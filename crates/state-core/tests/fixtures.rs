@@ -1,0 +1,613 @@
+//! Runs every fixture file in `tests/fixtures/` against the core. Each module has one `check`
+//! helper; the fixture files are the cases (shared with the wasm tests and the benchmarks).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use state_core::{
+    ContainerState, ModelState, PackageState, ResourceType, ScenarioState,
+    change::{
+        ChangeRequest, ErrorKind, Outcome, ValidChange, decide_direct, decide_scenario, validate,
+    },
+    container::{Limits, RawContainer, container_state},
+    eval::{MODEL_TABLE, PACKAGE_TABLE},
+    fleet::{Event, Fleet, Plan},
+    name::{ModelName, NodeName, PackageName, ScenarioName, validate_name},
+    scenario::{Verdict, check_transition},
+    table::Counts,
+};
+
+type Map = BTreeMap<String, String>;
+
+fn load<T: for<'de> Deserialize<'de>>(file: &str) -> Vec<T> {
+    #[derive(Deserialize)]
+    struct File<T> {
+        case: Vec<T>,
+    }
+    let path = format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let file: File<T> = toml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert!(!file.case.is_empty(), "{path} has no cases");
+    file.case
+}
+
+#[derive(Deserialize)]
+struct ContainerCase {
+    name: String,
+    fields: Map,
+    state: String,
+    rule: usize,
+}
+
+#[test]
+fn container_state_fixtures() {
+    for case in load::<ContainerCase>("container_state.toml") {
+        let got = container_state(&case.fields);
+        let want = ContainerState::parse(&case.state).unwrap();
+        assert_eq!((got.state, got.row), (want, case.rule), "{}", case.name);
+    }
+}
+
+#[derive(Deserialize)]
+struct MembershipCase {
+    name: String,
+    names: Vec<String>,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    annotation: Map,
+    #[serde(default)]
+    config: Map,
+    #[serde(default)]
+    state_fields: Map,
+    container: Option<String>,
+    model: Option<String>,
+    rule: Option<usize>,
+    package: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+#[test]
+fn membership_fixtures() {
+    for case in load::<MembershipCase>("membership.toml") {
+        let raw = RawContainer {
+            id: &case.id,
+            names: &case.names,
+            state: &case.state_fields,
+            config: &case.config,
+            annotation: &case.annotation,
+        };
+        let result = raw.classify(&Limits::default());
+        if let Some(error) = &case.error {
+            let err = result.expect_err(&case.name).to_string();
+            assert!(
+                err.contains(error.as_str()),
+                "{}: {err:?} lacks {error:?}",
+                case.name
+            );
+            continue;
+        }
+        let got = result.unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let want_name = case
+            .container
+            .clone()
+            .unwrap_or_else(|| case.names[0].clone());
+        assert_eq!(got.name.as_str(), want_name, "{}", case.name);
+        assert_eq!(
+            got.model.as_ref().map(|m| m.as_str()),
+            case.model.as_deref(),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            got.package.as_ref().map(|p| p.as_str()),
+            case.package.as_deref(),
+            "{}",
+            case.name
+        );
+        if let Some(rule) = case.rule {
+            let (_, row) =
+                state_core::container::model_of(raw.raw_name(), &case.annotation, &case.config)
+                    .unwrap();
+            assert_eq!(row, rule, "{}", case.name);
+        }
+        let want_state = case.state.as_deref().unwrap_or("unknown");
+        assert_eq!(
+            got.state,
+            ContainerState::parse(want_state).unwrap(),
+            "{}",
+            case.name
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct NameCase {
+    input: String,
+    valid: bool,
+}
+
+#[test]
+fn name_fixtures() {
+    for case in load::<NameCase>("names.toml") {
+        let input = match case.input.strip_prefix("LONG:") {
+            Some(n) => "a".repeat(n.parse().unwrap()),
+            None => case.input.clone(),
+        };
+        let result = validate_name("model", &input);
+        assert_eq!(result.is_ok(), case.valid, "{:?}: {result:?}", case.input);
+        if let Err(e) = result {
+            assert!(!e.to_string().is_empty());
+        }
+        if let Ok(name) = ModelName::new(input.clone()) {
+            let key = state_core::key::model_key(&name);
+            assert_eq!(key, format!("/model/{input}/state"));
+            assert_eq!(
+                state_core::key::StateKey::parse(&key),
+                Some(state_core::key::StateKey::Model(name))
+            );
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TableCase {
+    name: String,
+    #[serde(default)]
+    lookup_failed: bool,
+    #[serde(default)]
+    containers: Vec<String>,
+    #[serde(default)]
+    models: Vec<String>,
+    state: String,
+    row: usize,
+}
+
+#[test]
+fn model_table_fixtures() {
+    for case in load::<TableCase>("model_table.toml") {
+        let counts = Counts::from_states(
+            case.containers
+                .iter()
+                .map(|s| ContainerState::parse(s).unwrap()),
+        );
+        let got = MODEL_TABLE.decide((!case.lookup_failed).then_some(&counts));
+        let want = ModelState::parse(&case.state).unwrap();
+        assert_eq!((got.state, got.row), (want, case.row), "{}", case.name);
+    }
+}
+
+#[test]
+fn package_table_fixtures() {
+    for case in load::<TableCase>("package_table.toml") {
+        let counts = Counts::from_states(case.models.iter().map(|s| ModelState::parse(s).unwrap()));
+        let got = PACKAGE_TABLE.decide(Some(&counts));
+        let want = PackageState::parse(&case.state).unwrap();
+        assert_eq!((got.state, got.row), (want, case.row), "{}", case.name);
+    }
+}
+
+/// Every row of the model and package tables is the deciding row of some fixture.
+#[test]
+fn fixtures_cover_every_table_row() {
+    let model_rows: Vec<usize> = load::<TableCase>("model_table.toml")
+        .iter()
+        .map(|c| c.row)
+        .collect();
+    for row in 0..MODEL_TABLE.rows.len() {
+        assert!(
+            model_rows.contains(&row),
+            "model table row {row} has no fixture"
+        );
+    }
+    let package_rows: Vec<usize> = load::<TableCase>("package_table.toml")
+        .iter()
+        .map(|c| c.row)
+        .collect();
+    for row in 0..PACKAGE_TABLE.rows.len() {
+        assert!(
+            package_rows.contains(&row),
+            "package table row {row} has no fixture"
+        );
+    }
+    let container_rows: Vec<usize> = load::<ContainerCase>("container_state.toml")
+        .iter()
+        .map(|c| c.rule)
+        .collect();
+    for row in 0..state_core::container::CONTAINER_RULES.len() {
+        assert!(
+            container_rows.contains(&row),
+            "container rule {row} has no fixture"
+        );
+    }
+    let membership_rows: Vec<usize> = load::<MembershipCase>("membership.toml")
+        .iter()
+        .filter_map(|c| c.rule)
+        .collect();
+    for row in 0..state_core::container::MODEL_RULES.len() {
+        assert!(
+            membership_rows.contains(&row),
+            "membership rule {row} has no fixture"
+        );
+    }
+    let scenario = load::<ScenarioCase>("scenario.toml");
+    for t in state_core::scenario::SCENARIO_TRANSITIONS {
+        let covered = scenario.iter().any(|c| {
+            c.verdict == "allowed"
+                && parse_scenario_opt(&c.from) == t.from
+                && ScenarioState::parse(&c.to).unwrap() == t.to
+        });
+        assert!(
+            covered,
+            "transition {:?} -> {:?} has no fixture",
+            t.from, t.to
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct ScenarioCase {
+    from: String,
+    to: String,
+    source: String,
+    verdict: String,
+    #[serde(default)]
+    allowed: Vec<String>,
+}
+
+fn parse_scenario_opt(s: &str) -> Option<ScenarioState> {
+    (!s.is_empty()).then(|| ScenarioState::parse(s).unwrap())
+}
+
+#[test]
+fn scenario_fixtures() {
+    for case in load::<ScenarioCase>("scenario.toml") {
+        let from = parse_scenario_opt(&case.from);
+        let to = ScenarioState::parse(&case.to).unwrap();
+        let got = check_transition(from, to, &case.source);
+        let what = format!("{} -> {} by {:?}", case.from, case.to, case.source);
+        match (case.verdict.as_str(), got) {
+            ("allowed", Verdict::Allowed(t)) | ("wrong_owner", Verdict::WrongOwner(t)) => {
+                assert_eq!((t.from, t.to), (from, to), "{what}");
+            }
+            ("invalid", Verdict::Invalid { allowed }) => {
+                let want: Vec<ScenarioState> = case
+                    .allowed
+                    .iter()
+                    .map(|s| ScenarioState::parse(s).unwrap())
+                    .collect();
+                assert_eq!(allowed, want, "{what}");
+            }
+            (want, got) => panic!("{what}: expected {want}, got {got:?}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ChangeCase {
+    name: String,
+    resource: String,
+    #[serde(default)]
+    stored: String,
+    current: String,
+    target: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    strict: bool,
+    outcome: String,
+    details: Option<String>,
+    #[serde(default)]
+    wrong_owner: bool,
+    resource_name: Option<String>,
+}
+
+#[test]
+fn state_change_fixtures() {
+    for case in load::<ChangeCase>("state_change.toml") {
+        let resource_name = case.resource_name.clone().unwrap_or_else(|| "r1".into());
+        let req = ChangeRequest {
+            resource_type: ResourceType::parse(&case.resource).unwrap(),
+            name: &resource_name,
+            current: &case.current,
+            target: &case.target,
+            source: &case.source,
+        };
+        let result = validate(&req).and_then(|valid| match &valid {
+            ValidChange::Scenario(c) => decide_scenario(
+                c,
+                (!case.stored.is_empty()).then(|| ScenarioState::parse(&case.stored).unwrap()),
+                &case.source,
+                case.strict,
+            ),
+            ValidChange::Model(c) => decide_direct(
+                c,
+                (!case.stored.is_empty()).then(|| ModelState::parse(&case.stored).unwrap()),
+                ModelState::stored,
+            ),
+            ValidChange::Package(c) => decide_direct(
+                c,
+                (!case.stored.is_empty()).then(|| PackageState::parse(&case.stored).unwrap()),
+                PackageState::stored,
+            ),
+        });
+        match (case.outcome.as_str(), &result) {
+            ("write", Ok(Outcome::Write { wrong_owner })) => {
+                assert_eq!(wrong_owner.is_some(), case.wrong_owner, "{}", case.name);
+            }
+            ("noop", Ok(Outcome::NoOp)) => {}
+            (want, Err(e)) => {
+                let kind = match e.kind() {
+                    ErrorKind::InvalidRequest => "invalid_request",
+                    ErrorKind::PreconditionFailed => "precondition_failed",
+                    ErrorKind::InvalidStateTransition => "invalid_state_transition",
+                    ErrorKind::PermissionDenied => "permission_denied",
+                };
+                assert_eq!(kind, want, "{}: {e}", case.name);
+                if let Some(details) = &case.details {
+                    assert!(
+                        e.to_string().contains(details.as_str()),
+                        "{}: {e:?} lacks {details:?}",
+                        case.name
+                    );
+                }
+            }
+            (want, got) => panic!("{}: expected {want}, got {got:?}", case.name),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CascadeCase {
+    name: String,
+    #[serde(default)]
+    packages: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    scenarios: BTreeMap<String, String>,
+    step: Vec<Step>,
+}
+
+#[derive(Deserialize)]
+struct Step {
+    report: Option<Report>,
+    set_model: Option<SetState>,
+    set_package: Option<SetState>,
+    put_package: Option<PutPackage>,
+    remove_package: Option<String>,
+    #[serde(default)]
+    expect: Expect,
+}
+
+#[derive(Deserialize)]
+struct Report {
+    node: String,
+    containers: Vec<FixtureContainer>,
+}
+
+#[derive(Deserialize)]
+struct FixtureContainer {
+    name: String,
+    status: Option<String>,
+    #[serde(default)]
+    state: Map,
+    #[serde(default)]
+    annotation: Map,
+    #[serde(default)]
+    config: Map,
+}
+
+#[derive(Deserialize)]
+struct SetState {
+    model: Option<String>,
+    package: Option<String>,
+    state: String,
+}
+
+#[derive(Deserialize)]
+struct PutPackage {
+    package: String,
+    models: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    #[serde(default)]
+    puts: Map,
+    #[serde(default)]
+    deletes: Vec<String>,
+    #[serde(default)]
+    models: Map,
+    #[serde(default)]
+    packages: Map,
+    #[serde(default)]
+    package_deletes: Vec<String>,
+    #[serde(default)]
+    reconcile: Vec<String>,
+}
+
+fn event_of(step: &Step) -> Event {
+    if let Some(r) = &step.report {
+        let containers = r
+            .containers
+            .iter()
+            .map(|c| {
+                let mut state = c.state.clone();
+                if let Some(s) = &c.status {
+                    state.entry("Status".into()).or_insert_with(|| s.clone());
+                }
+                let names = vec![c.name.clone()];
+                RawContainer {
+                    id: "",
+                    names: &names,
+                    state: &state,
+                    config: &c.config,
+                    annotation: &c.annotation,
+                }
+                .classify(&Limits::default())
+                .unwrap()
+            })
+            .collect();
+        return Event::NodeReport {
+            node: NodeName::new(r.node.as_str()).unwrap(),
+            containers,
+        };
+    }
+    if let Some(s) = &step.set_model {
+        return Event::SetModel {
+            model: ModelName::new(s.model.clone().unwrap()).unwrap(),
+            state: ModelState::parse(&s.state).unwrap(),
+        };
+    }
+    if let Some(s) = &step.set_package {
+        return Event::SetPackage {
+            package: PackageName::new(s.package.clone().unwrap()).unwrap(),
+            state: PackageState::parse(&s.state).unwrap(),
+        };
+    }
+    if let Some(p) = &step.put_package {
+        return Event::PutPackage {
+            package: PackageName::new(p.package.as_str()).unwrap(),
+            models: p
+                .models
+                .iter()
+                .map(|m| ModelName::new(m.as_str()).unwrap())
+                .collect(),
+        };
+    }
+    if let Some(p) = &step.remove_package {
+        return Event::RemovePackage {
+            package: PackageName::new(p.as_str()).unwrap(),
+        };
+    }
+    panic!("step has no event")
+}
+
+fn check_plan(case: &str, step: usize, plan: &Plan, expect: &Expect) {
+    let at = format!("{case} step {step}");
+    let puts: Map = plan
+        .container_puts
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.short().to_string()))
+        .collect();
+    let want_puts: Map = expect
+        .puts
+        .iter()
+        .map(|(n, s)| {
+            (
+                n.clone(),
+                ContainerState::parse(s).unwrap().short().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(puts, want_puts, "{at}: container puts");
+    let deletes: Vec<String> = plan
+        .container_deletes
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(deletes, expect.deletes, "{at}: container deletes");
+    let models: Map = plan
+        .models
+        .iter()
+        .map(|u| (u.name.to_string(), u.new.short().to_string()))
+        .collect();
+    let want_models: Map = expect
+        .models
+        .iter()
+        .map(|(n, s)| (n.clone(), ModelState::parse(s).unwrap().short().to_string()))
+        .collect();
+    assert_eq!(models, want_models, "{at}: model changes");
+    let packages: Map = plan
+        .packages
+        .iter()
+        .map(|u| (u.name.to_string(), u.new.short().to_string()))
+        .collect();
+    let want_packages: Map = expect
+        .packages
+        .iter()
+        .map(|(n, s)| {
+            (
+                n.clone(),
+                PackageState::parse(s).unwrap().short().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(packages, want_packages, "{at}: package changes");
+    let package_deletes: Vec<String> = plan.package_deletes.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        package_deletes, expect.package_deletes,
+        "{at}: package deletes"
+    );
+    let reconcile: Vec<String> = plan
+        .reconciles
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r.package,
+                r.scenario.as_ref().map(|s| s.as_str()).unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(reconcile, expect.reconcile, "{at}: reconcile");
+    for u in &plan.models {
+        assert_ne!(
+            u.old,
+            Some(u.new),
+            "{at}: unchanged model {} in plan",
+            u.name
+        );
+    }
+    for u in &plan.packages {
+        assert_ne!(
+            u.old,
+            Some(u.new),
+            "{at}: unchanged package {} in plan",
+            u.name
+        );
+    }
+}
+
+#[test]
+fn cascade_fixtures() {
+    for case in load::<CascadeCase>("cascade.toml") {
+        let mut fleet = Fleet::new();
+        for (p, models) in &case.packages {
+            fleet.apply_event(&Event::PutPackage {
+                package: PackageName::new(p.as_str()).unwrap(),
+                models: models
+                    .iter()
+                    .map(|m| ModelName::new(m.as_str()).unwrap())
+                    .collect(),
+            });
+        }
+        for (s, target) in &case.scenarios {
+            fleet.apply_event(&Event::PutScenario {
+                scenario: ScenarioName::new(s.as_str()).unwrap(),
+                target: Some(PackageName::new(target.as_str()).unwrap()),
+            });
+        }
+        for (i, step) in case.step.iter().enumerate() {
+            let event = event_of(step);
+            let plan = fleet.plan(&event);
+            check_plan(&case.name, i, &plan, &step.expect);
+            fleet.commit(plan).unwrap();
+        }
+    }
+}
+
+#[test]
+fn stale_plan_is_refused() {
+    let mut fleet = Fleet::new();
+    let event = Event::SetModel {
+        model: ModelName::new("m").unwrap(),
+        state: ModelState::Running,
+    };
+    let first = fleet.plan(&event);
+    let second = fleet.plan(&event);
+    fleet.commit(first).unwrap();
+    assert!(fleet.commit(second).is_err());
+    assert_eq!(fleet.model_state("m"), Some(ModelState::Running));
+}
