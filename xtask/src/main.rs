@@ -1,1 +1,60 @@
-fn main() {}
+//! `cargo xtask`: the one entry point for building, testing, running and benchmarking.
+//!
+//! Each command prints what it is doing as it goes, provisions the tools it needs (see
+//! `provision`), and stops with a message saying what to install where it cannot.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
+mod provision;
+mod run;
+mod test;
+mod util;
+mod web;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  run [--etcd]     start the daemon (embedded store, or a local etcd under target/)
+  test             everything CI checks: fmt, clippy, no_std wasm build, all tests,
+                   wasm and browser tests, and a quick benchmark pass
+  build            build the daemon, statectl and the web explorer in release mode
+  web              build the explorer and serve it on localhost
+  bench [--quick]  criterion benchmarks and the end-to-end load run
+";
+
+fn main() {
+    if let Err(e) = dispatch() {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    let flag = |name: &str| rest.iter().any(|a| a == name);
+    if let Some(unknown) = rest
+        .iter()
+        .find(|a| !matches!(a.as_str(), "--etcd" | "--quick" | "--no-browser"))
+    {
+        bail!("unknown option {unknown:?}\n\n{USAGE}");
+    }
+    match cmd.as_str() {
+        "run" => run::run(flag("--etcd")),
+        "test" => test::test(),
+        "build" => run::build(),
+        "web" => web::web(),
+        "bench" => bench::bench(flag("--quick")),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+}
