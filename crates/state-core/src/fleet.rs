@@ -709,8 +709,6 @@ impl<'f> Scratch<'f> {
 
     fn put_package(&mut self, package: &PackageName, models: Option<&Vec<ModelName>>) {
         let fleet = self.fleet;
-        let old: &[ModelName] = fleet.artifact_models(package.as_str()).unwrap_or(&[]);
-        let old_set: HashSet<&ModelName> = old.iter().collect();
         let mut new_list: Vec<ModelName> = Vec::new();
         if let Some(models) = models {
             let mut seen = HashSet::new();
@@ -720,6 +718,12 @@ impl<'f> Scratch<'f> {
                 }
             }
         }
+        let current = fleet.artifact_models(package.as_str());
+        if current == models.map(|_| new_list.as_slice()) {
+            return;
+        }
+        let old: &[ModelName] = current.unwrap_or(&[]);
+        let old_set: HashSet<&ModelName> = old.iter().collect();
         {
             let new_set: HashSet<&ModelName> = new_list.iter().collect();
             for m in &old_set {
