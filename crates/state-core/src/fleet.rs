@@ -132,6 +132,23 @@ impl Plan {
             && self.scenarios.is_empty()
     }
 
+    /// Moves the changes out into a plan of their own, for reporting after this one is
+    /// committed. The returned plan cannot be committed.
+    pub fn take_changes(&mut self) -> Plan {
+        Plan {
+            container_puts: core::mem::take(&mut self.container_puts),
+            container_deletes: core::mem::take(&mut self.container_deletes),
+            models: core::mem::take(&mut self.models),
+            packages: core::mem::take(&mut self.packages),
+            package_deletes: core::mem::take(&mut self.package_deletes),
+            scenarios: core::mem::take(&mut self.scenarios),
+            reconciles: core::mem::take(&mut self.reconciles),
+            unassigned: core::mem::take(&mut self.unassigned),
+            generation: u64::MAX,
+            ops: Vec::new(),
+        }
+    }
+
     /// Number of store operations (puts and deletes) the plan needs.
     pub fn write_count(&self) -> usize {
         self.container_puts.len()

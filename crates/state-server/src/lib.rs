@@ -1,1 +1,10 @@
-//! The Pullpiri StateManager daemon.
+//! The Pullpiri StateManager daemon: gRPC service, store, reconcile sender.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+pub mod convert;
+pub mod engine;
+pub mod pb;
+pub mod reconcile;
+pub mod server;
+pub mod service;
+pub mod store;

@@ -1,0 +1,255 @@
+//! `statectl`: a command-line client for the StateManager, in the manner of etcdctl and kubectl.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::{collections::BTreeMap, path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use serde::Deserialize;
+use state_core::ResourceType;
+use state_server::pb::{
+    monitoringserver::{ContainerInfo, ContainerList},
+    statemanager::{
+        ApplyArtifactsRequest, ErrorCode, GetResourceStateRequest, ListResourceStatesRequest,
+        StateChange, state_manager_connection_client::StateManagerConnectionClient,
+    },
+};
+use tonic::transport::Channel;
+
+/// Talk to a StateManager.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    /// StateManager address.
+    #[arg(
+        long,
+        global = true,
+        env = "STATECTL_SERVER",
+        default_value = "http://127.0.0.1:47006"
+    )]
+    server: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Store orchestrator artifacts (multi-document YAML: Scenario, Package, Model).
+    Apply {
+        /// The YAML file (`-` for standard input).
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+    },
+    /// Print one resource's state.
+    Get {
+        /// scenario, package or model.
+        kind: String,
+        /// Its name.
+        name: String,
+    },
+    /// List resources of a kind with their states.
+    List {
+        /// scenario, package or model.
+        kind: String,
+        /// Only resources in this state.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Send a container list as a NodeAgent would.
+    Report {
+        /// The node.
+        #[arg(long)]
+        node: String,
+        /// YAML list of containers: name, optional id, state (podman fields), annotation, config.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+    },
+    /// Request a state change.
+    Change {
+        /// scenario, package or model.
+        kind: String,
+        /// Its name.
+        name: String,
+        /// The state you believe is stored (empty: absent).
+        #[arg(long, default_value = "")]
+        from: String,
+        /// The state to move to.
+        #[arg(long)]
+        to: String,
+        /// Who asks (ApiServer, FilterGateway, PolicyManager, ActionController).
+        #[arg(long, default_value = "statectl")]
+        source: String,
+        /// Transition id echoed in the answer.
+        #[arg(long, default_value = "")]
+        transition_id: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct FileContainer {
+    name: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    image: String,
+    #[serde(default)]
+    state: BTreeMap<String, String>,
+    #[serde(default)]
+    annotation: BTreeMap<String, String>,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+}
+
+fn read(file: &PathBuf) -> Result<String> {
+    if file.as_os_str() == "-" {
+        return std::io::read_to_string(std::io::stdin()).context("reading standard input");
+    }
+    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+}
+
+fn kind(s: &str) -> Result<ResourceType> {
+    match ResourceType::parse(s) {
+        Ok(k @ (ResourceType::Scenario | ResourceType::Package | ResourceType::Model)) => Ok(k),
+        _ => bail!("unknown kind {s:?}: expected scenario, package or model"),
+    }
+}
+
+async fn connect(server: &str) -> Result<StateManagerConnectionClient<Channel>> {
+    let channel = tonic::transport::Endpoint::from_shared(server.to_owned())
+        .with_context(|| format!("invalid server address {server:?}"))?
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(15))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the StateManager at {server}"))?;
+    Ok(StateManagerConnectionClient::new(channel))
+}
+
+fn status(e: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", e.code(), e.message())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let mut client = connect(&cli.server).await?;
+    match cli.command {
+        Cmd::Apply { file } => {
+            let yaml = read(&file)?;
+            let resp = client
+                .apply_artifacts(ApplyArtifactsRequest { yaml })
+                .await
+                .map_err(status)?
+                .into_inner();
+            for a in &resp.applied {
+                println!("{}/{} applied", a.kind, a.name);
+            }
+            for e in &resp.errors {
+                eprintln!("error: {e}");
+            }
+            if !resp.errors.is_empty() {
+                bail!("{} document(s) not applied", resp.errors.len());
+            }
+        }
+        Cmd::Get { kind: k, name } => {
+            let k = kind(&k)?;
+            let resp = client
+                .get_resource_state(GetResourceStateRequest {
+                    resource_type: k.wire(),
+                    resource_name: name,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            println!("{}", resp.state);
+        }
+        Cmd::List { kind: k, state } => {
+            let k = kind(&k)?;
+            let resp = client
+                .list_resource_states(ListResourceStatesRequest {
+                    resource_type: k.wire(),
+                    state: state.unwrap_or_default(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let width = resp
+                .entries
+                .iter()
+                .map(|e| e.resource_name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            println!("{:width$}  STATE", "NAME");
+            for e in resp.entries {
+                println!("{:width$}  {}", e.resource_name, e.state);
+            }
+        }
+        Cmd::Report { node, file } => {
+            let text = read(&file)?;
+            let containers: Vec<FileContainer> =
+                serde_norway::from_str(&text).with_context(|| {
+                    format!("{}: expected a YAML list of containers", file.display())
+                })?;
+            let list = ContainerList {
+                node_name: node,
+                containers: containers
+                    .into_iter()
+                    .map(|c| ContainerInfo {
+                        id: c.id,
+                        names: vec![c.name],
+                        image: c.image,
+                        state: c.state,
+                        config: c.config,
+                        annotation: c.annotation,
+                        stats: BTreeMap::new(),
+                    })
+                    .collect(),
+            };
+            let resp = client
+                .send_changed_container_list(list)
+                .await
+                .map_err(status)?
+                .into_inner();
+            println!("{}", resp.resp);
+        }
+        Cmd::Change {
+            kind: k,
+            name,
+            from,
+            to,
+            source,
+            transition_id,
+        } => {
+            let k = kind(&k)?;
+            let resp = client
+                .send_state_change(StateChange {
+                    resource_type: k.wire(),
+                    resource_name: name,
+                    current_state: from,
+                    target_state: to,
+                    transition_id,
+                    timestamp_ns: 0,
+                    source,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let code = ErrorCode::try_from(resp.error_code).unwrap_or(ErrorCode::Unspecified);
+            if code != ErrorCode::Success {
+                bail!("{}: {}", code.as_str_name(), resp.error_details);
+            }
+            println!("{}", resp.message);
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("statectl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Wire types to core types, at the edge. Everything past here is validated.
+
+use state_core::{
+    ResourceType,
+    change::{ChangeRequest, ErrorKind},
+    container::{Limits, RawContainer, ReportedContainer},
+    name::NodeName,
+};
+
+use crate::pb::{monitoringserver::ContainerList, statemanager::ErrorCode};
+
+/// A container list, validated: the node, the valid entries and one sentence per skipped entry.
+#[derive(Debug)]
+pub struct ValidList {
+    /// The reporting node.
+    pub node: NodeName,
+    /// Entries that passed validation.
+    pub containers: Vec<ReportedContainer>,
+    /// Why each invalid entry was skipped.
+    pub skipped: Vec<String>,
+}
+
+/// Why a whole container list was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// The node name is invalid.
+    #[error("node_name: {0}")]
+    Node(state_core::error::NameError),
+    /// Too many containers.
+    #[error("container list has {count} entries; the limit is {limit}")]
+    TooMany {
+        /// How many were sent.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// Validates a NodeAgent container list. Invalid entries are skipped and named; a name listed
+/// twice keeps its last entry and names the first as skipped.
+pub fn container_list(list: &ContainerList, limits: &Limits) -> Result<ValidList, ListError> {
+    let node = NodeName::new(list.node_name.trim()).map_err(ListError::Node)?;
+    if list.containers.len() > limits.max_containers {
+        return Err(ListError::TooMany {
+            count: list.containers.len(),
+            limit: limits.max_containers,
+        });
+    }
+    let mut containers: Vec<ReportedContainer> = Vec::with_capacity(list.containers.len());
+    let mut skipped = Vec::new();
+    let mut index = std::collections::HashMap::with_capacity(list.containers.len());
+    for (i, c) in list.containers.iter().enumerate() {
+        let raw = RawContainer {
+            id: &c.id,
+            names: &c.names,
+            state: &c.state,
+            config: &c.config,
+            annotation: &c.annotation,
+        };
+        match raw.classify(limits) {
+            Ok(valid) => {
+                if let Some(prev) = index.insert(valid.name.clone(), containers.len()) {
+                    skipped.push(format!(
+                        "entry {}: container {:?} is listed again later; the later entry is used",
+                        prev,
+                        valid.name.as_str()
+                    ));
+                }
+                containers.push(valid);
+            }
+            Err(e) => skipped.push(format!("entry {i}: {e}")),
+        }
+    }
+    Ok(ValidList {
+        node,
+        containers,
+        skipped,
+    })
+}
+
+/// A `StateChange`'s fields as a core request. An unknown resource type number reads as
+/// unspecified (refused by validation).
+pub fn change_request(sc: &crate::pb::statemanager::StateChange) -> ChangeRequest<'_> {
+    ChangeRequest {
+        resource_type: ResourceType::from_wire(sc.resource_type)
+            .unwrap_or(ResourceType::Unspecified),
+        name: &sc.resource_name,
+        current: &sc.current_state,
+        target: &sc.target_state,
+        source: &sc.source,
+    }
+}
+
+/// The wire error code of a refusal.
+pub fn error_code(kind: ErrorKind) -> ErrorCode {
+    match kind {
+        ErrorKind::InvalidRequest => ErrorCode::InvalidRequest,
+        ErrorKind::PreconditionFailed => ErrorCode::PreconditionFailed,
+        ErrorKind::InvalidStateTransition => ErrorCode::InvalidStateTransition,
+        ErrorKind::PermissionDenied => ErrorCode::PermissionDenied,
+    }
+}

@@ -1,0 +1,151 @@
+//! Topology: artifacts (`Package/{name}`, `Scenario/{name}`) loaded at start, kept current by
+//! watching the store, and written by `apply`.
+
+use state_artifact::{Parsed, parse_one, removal_event};
+use state_core::{
+    fleet::Event,
+    key::{PACKAGE_ARTIFACT_PREFIX, SCENARIO_ARTIFACT_PREFIX},
+};
+use tokio::sync::mpsc;
+
+use super::{AppliedArtifact, Engine, EngineError, OnConflict, Origin};
+use crate::store::{Committed, Kv, Store, StoreError, WatchEvent, Write};
+
+const TOPOLOGY_PREFIXES: [&str; 2] = [PACKAGE_ARTIFACT_PREFIX, SCENARIO_ARTIFACT_PREFIX];
+
+const TOPOLOGY: Origin<'static> = Origin {
+    source: "topology",
+    transition_id: "",
+};
+
+impl<S: Store> Engine<S> {
+    /// Loads every artifact and starts watching for changes. Returns how many were loaded.
+    pub(super) async fn load_artifacts(
+        &mut self,
+        watch_tx: &mpsc::Sender<WatchEvent>,
+    ) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for prefix in TOPOLOGY_PREFIXES {
+            let snapshot = self.store.load(prefix).await?;
+            let from = snapshot.revision + 1;
+            for kv in snapshot.kvs {
+                self.artifact_put(kv).await;
+                count += 1;
+            }
+            self.store.watch(prefix, from, watch_tx.clone()).await?;
+        }
+        Ok(count)
+    }
+
+    pub(super) async fn watched(&mut self, event: WatchEvent) {
+        match event {
+            WatchEvent::Put(kv) => self.artifact_put(kv).await,
+            WatchEvent::Delete { key, mod_revision } => {
+                if self.revisions.get(&key).is_some_and(|r| *r > mod_revision) {
+                    return;
+                }
+                self.artifact_delete(&key).await;
+            }
+            WatchEvent::Resync { prefix, snapshot } => {
+                let present: std::collections::HashSet<&str> =
+                    snapshot.kvs.iter().map(|kv| kv.key.as_str()).collect();
+                let gone: Vec<String> = self
+                    .revisions
+                    .keys()
+                    .filter(|k| k.starts_with(&prefix) && !present.contains(k.as_str()))
+                    .cloned()
+                    .collect();
+                for key in gone {
+                    self.artifact_delete(&key).await;
+                }
+                for kv in snapshot.kvs {
+                    self.artifact_put(kv).await;
+                }
+            }
+        }
+    }
+
+    /// Takes in an artifact as stored, unless it was already seen at this revision.
+    async fn artifact_put(&mut self, kv: Kv) {
+        if self
+            .revisions
+            .get(&kv.key)
+            .is_some_and(|r| *r >= kv.mod_revision)
+        {
+            return;
+        }
+        self.revisions.insert(kv.key.clone(), kv.mod_revision);
+        match parse_one(&kv.value) {
+            Ok(parsed) => {
+                if parsed.artifact.key() != kv.key {
+                    tracing::warn!(key = %kv.key, names = %parsed.artifact.key(), "artifact stored under another name's key; ignored");
+                    return;
+                }
+                if let Some(event) = parsed.artifact.event() {
+                    tracing::info!(key = %kv.key, "topology updated");
+                    self.topology(event).await;
+                }
+            }
+            Err(e) => tracing::warn!(key = %kv.key, error = %e, "unreadable artifact ignored"),
+        }
+    }
+
+    async fn artifact_delete(&mut self, key: &str) {
+        self.revisions.remove(key);
+        if let Some(event) = removal_event(key) {
+            tracing::info!(key = %key, "topology updated (artifact removed)");
+            self.topology(event).await;
+        }
+    }
+
+    /// Applies a topology event; if the store cannot take its writes now, it is retried later.
+    pub(super) async fn topology(&mut self, event: Event) {
+        if let Err(e) = self.execute(&event, TOPOLOGY, OnConflict::Replan).await {
+            tracing::warn!(error = %e, "topology change not stored yet; will retry");
+            self.deferred.push(event);
+        }
+    }
+
+    /// Stores artifacts, then takes them into the topology.
+    pub(super) async fn apply(
+        &mut self,
+        docs: Vec<Parsed>,
+    ) -> Result<Vec<AppliedArtifact>, EngineError> {
+        let mut applied = Vec::new();
+        for chunk in docs.chunks(self.cfg.max_txn_ops.max(1)) {
+            let write = Write {
+                compares: Vec::new(),
+                puts: chunk
+                    .iter()
+                    .map(|d| (d.artifact.key(), d.yaml.clone()))
+                    .collect(),
+                deletes: Vec::new(),
+            };
+            let revision = match self.store.commit(&write).await {
+                Ok(Committed::Applied { revision }) => revision,
+                Ok(Committed::Conflict) => return Err(EngineError::Contention(1)),
+                Err(e) => {
+                    self.set_healthy(false).await;
+                    return Err(EngineError::Unavailable(e));
+                }
+            };
+            for d in chunk {
+                let key = d.artifact.key();
+                applied.push(AppliedArtifact {
+                    kind: d.artifact.kind(),
+                    name: d.artifact.name().to_owned(),
+                    key: key.clone(),
+                });
+                if TOPOLOGY_PREFIXES.iter().any(|p| key.starts_with(p)) {
+                    self.artifact_put(Kv {
+                        key,
+                        value: d.yaml.clone(),
+                        mod_revision: revision,
+                    })
+                    .await;
+                }
+            }
+        }
+        Ok(applied)
+    }
+}

@@ -1,0 +1,115 @@
+//! `state-server`: the Pullpiri StateManager daemon.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::Parser;
+use state_server::{
+    engine::EngineConfig,
+    server::{Config, StoreConfig, serve},
+};
+use tracing_subscriber::EnvFilter;
+
+/// The Pullpiri StateManager: derives model and package states from NodeAgent container lists,
+/// stores them in etcd (or an embedded database), and tracks scenario lifecycles.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "STATE_SERVER_LISTEN", default_value = "0.0.0.0:47006")]
+    listen: SocketAddr,
+    /// etcd client URLs, comma-separated; without them the embedded store is used.
+    #[arg(long, env = "STATE_SERVER_ETCD_ENDPOINTS", value_delimiter = ',')]
+    etcd_endpoints: Vec<String>,
+    /// Directory of the embedded store (used when no etcd endpoints are given).
+    #[arg(
+        long,
+        env = "STATE_SERVER_DATA_DIR",
+        default_value = "statemanager-data"
+    )]
+    data_dir: PathBuf,
+    /// ActionController URL, for Reconcile and OffloadModel calls.
+    #[arg(
+        long,
+        env = "STATE_SERVER_ACTION_CONTROLLER",
+        default_value = "http://127.0.0.1:47001"
+    )]
+    action_controller: String,
+    /// Refuse scenario transitions from components that do not own them.
+    #[arg(long, env = "STATE_SERVER_STRICT_SOURCES")]
+    strict_sources: bool,
+    /// Log as JSON lines (log level through RUST_LOG, default info).
+    #[arg(long, env = "STATE_SERVER_JSON_LOGS")]
+    json_logs: bool,
+    /// How long a request waits for an unreachable store before it is refused, in milliseconds.
+    #[arg(long, env = "STATE_SERVER_STORE_DEADLINE_MS", default_value_t = 5000)]
+    store_deadline_ms: u64,
+    /// Most operations in one store transaction (etcd's --max-txn-ops).
+    #[arg(long, env = "STATE_SERVER_MAX_TXN_OPS", default_value_t = 128)]
+    max_txn_ops: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if args.json_logs {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let store = if args.etcd_endpoints.is_empty() {
+        StoreConfig::Embedded {
+            data_dir: args.data_dir,
+        }
+    } else {
+        StoreConfig::Etcd {
+            endpoints: args.etcd_endpoints,
+        }
+    };
+    let cfg = Config {
+        store,
+        action_controller: args.action_controller,
+        engine: EngineConfig {
+            strict_sources: args.strict_sources,
+            store_deadline: Duration::from_millis(args.store_deadline_ms),
+            max_txn_ops: args.max_txn_ops,
+        },
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(serve(cfg, listener, async {
+        let _ = stop_rx.await;
+    }));
+    tokio::select! {
+        r = shutdown_signal() => r?,
+        // The server ended by itself: an error at start-up.
+        joined = &mut server => {
+            joined.context("server task failed")??;
+            return Ok(());
+        }
+    }
+    tracing::info!("shutting down: no new requests, finishing those in flight");
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(Duration::from_secs(9), server).await {
+        Ok(joined) => joined.context("server task failed")??,
+        Err(_) => tracing::warn!("in-flight requests did not finish within 9 s; exiting"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

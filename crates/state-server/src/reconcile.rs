@@ -1,0 +1,206 @@
+//! The reconcile sender: one `Reconcile` call per package that enters Error (spec §6), retried
+//! with exponential backoff and full jitter while the package stays in Error, cancelled when it
+//! leaves. It runs on its own task; the request path only sends it a message and never waits.
+//!
+//! Memory is bounded: at most one pending entry per package, and the command queue is bounded
+//! (a full queue drops the message with a warning rather than blocking a request).
+
+use std::{collections::HashMap, time::Duration};
+
+use state_core::name::{PackageName, ScenarioName};
+use tokio::{
+    sync::mpsc,
+    time::{Instant, sleep_until},
+};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::pb::actioncontroller::{
+    PodStatus, ReconcileRequest,
+    action_controller_connection_client::ActionControllerConnectionClient,
+};
+
+/// Retry timing.
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff {
+    /// Delay before the first retry.
+    pub initial: Duration,
+    /// Longest delay between retries.
+    pub max: Duration,
+    /// Deadline of one call.
+    pub call_timeout: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(30),
+            call_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Backoff {
+    /// Delay before retry number `attempt` (1-based): full jitter over an exponential cap.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let cap = self
+            .initial
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max);
+        let millis = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX).max(1);
+        Duration::from_millis(fastrand::u64(millis / 2..=millis))
+    }
+}
+
+/// A message to the reconcile sender.
+#[derive(Debug)]
+pub enum Message {
+    /// The package entered Error.
+    Entered {
+        /// The package.
+        package: PackageName,
+        /// The scenario targeting it.
+        scenario: ScenarioName,
+    },
+    /// The package left Error (or was removed).
+    Left {
+        /// The package.
+        package: PackageName,
+    },
+}
+
+/// Sends messages to the reconcile task without ever blocking.
+#[derive(Clone, Debug)]
+pub struct Reconciler {
+    tx: mpsc::Sender<Message>,
+}
+
+impl Reconciler {
+    /// Starts the task, calling the ActionController at `url`.
+    pub fn start(url: &str, backoff: Backoff) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(backoff.call_timeout)
+            .timeout(backoff.call_timeout)
+            .connect_lazy();
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run(
+            ActionControllerConnectionClient::new(channel),
+            rx,
+            backoff,
+        ));
+        Ok(Reconciler { tx })
+    }
+
+    /// Queues a message; drops it with a warning if the queue is full.
+    pub fn send(&self, message: Message) {
+        if let Err(e) = self.tx.try_send(message) {
+            tracing::warn!(error = %e, "reconcile queue full; message dropped");
+        }
+    }
+}
+
+struct Pending {
+    scenario: ScenarioName,
+    attempt: u32,
+    due: Instant,
+}
+
+async fn run(
+    mut client: ActionControllerConnectionClient<Channel>,
+    mut rx: mpsc::Receiver<Message>,
+    backoff: Backoff,
+) {
+    let mut pending: HashMap<PackageName, Pending> = HashMap::new();
+    loop {
+        let next = pending
+            .iter()
+            .min_by_key(|(_, p)| p.due)
+            .map(|(k, p)| (k.clone(), p.due));
+        let message = match &next {
+            Some((_, due)) => tokio::select! {
+                m = rx.recv() => m.map(Some),
+                () = sleep_until(*due) => Some(None),
+            },
+            None => rx.recv().await.map(Some),
+        };
+        match message {
+            None => return,
+            Some(Some(Message::Entered { package, scenario })) => {
+                pending.insert(
+                    package,
+                    Pending {
+                        scenario,
+                        attempt: 0,
+                        due: Instant::now(),
+                    },
+                );
+            }
+            Some(Some(Message::Left { package })) => {
+                if pending.remove(&package).is_some() {
+                    tracing::info!(package = %package, "package left error; reconcile cancelled");
+                }
+            }
+            Some(None) => {
+                let Some((package, _)) = next else { continue };
+                let Some(p) = pending.get_mut(&package) else {
+                    continue;
+                };
+                let request = ReconcileRequest {
+                    scenario_name: p.scenario.to_string(),
+                    current: PodStatus::Failed as i32,
+                    desired: PodStatus::Running as i32,
+                };
+                match client.reconcile(request).await {
+                    Ok(resp) => {
+                        let resp = resp.into_inner();
+                        tracing::info!(
+                            package = %package,
+                            scenario = %p.scenario,
+                            status = resp.status,
+                            desc = %resp.desc,
+                            "reconcile sent"
+                        );
+                        pending.remove(&package);
+                    }
+                    Err(status) => {
+                        p.attempt += 1;
+                        let delay = backoff.delay(p.attempt);
+                        p.due = Instant::now() + delay;
+                        tracing::warn!(
+                            package = %package,
+                            scenario = %p.scenario,
+                            attempt = p.attempt,
+                            retry_in = ?delay,
+                            error = %status.message(),
+                            "reconcile failed; will retry while the package stays in error"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            call_timeout: Duration::from_secs(1),
+        };
+        for attempt in 1..40 {
+            let d = b.delay(attempt);
+            let cap = Duration::from_millis(100)
+                .saturating_mul(1 << attempt.min(16))
+                .min(Duration::from_secs(1));
+            assert!(
+                d <= cap && d >= cap / 2,
+                "attempt {attempt}: {d:?} vs cap {cap:?}"
+            );
+        }
+    }
+}

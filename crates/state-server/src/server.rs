@@ -1,0 +1,155 @@
+//! Putting the daemon together: store, engine, reconcile sender, gRPC service with health and
+//! reflection, and graceful shutdown.
+
+use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
+
+use state_core::container::Limits;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Endpoint, Server};
+use tonic_health::ServingStatus;
+
+use crate::{
+    engine::{Engine, EngineConfig, SERVICE_NAME},
+    pb::{self, statemanager::state_manager_connection_server::StateManagerConnectionServer},
+    reconcile::{Backoff, Reconciler},
+    service::Service,
+    store::{AnyStore, StoreError, embedded::EmbeddedStore, etcd::EtcdStore},
+};
+
+/// Which store to use.
+#[derive(Clone, Debug)]
+pub enum StoreConfig {
+    /// An etcd cluster.
+    Etcd {
+        /// Client URLs.
+        endpoints: Vec<String>,
+    },
+    /// The embedded database in this directory.
+    Embedded {
+        /// Data directory.
+        data_dir: PathBuf,
+    },
+}
+
+/// Everything the daemon is configured with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The store.
+    pub store: StoreConfig,
+    /// ActionController URL.
+    pub action_controller: String,
+    /// Engine tuning (strict sources, store deadline, transaction size).
+    pub engine: EngineConfig,
+    /// Deadline of one store call.
+    pub store_timeout: Duration,
+    /// Bounds on container lists.
+    pub limits: Limits,
+    /// Largest accepted gRPC message.
+    pub max_message_bytes: usize,
+    /// Reconcile retry timing.
+    pub backoff: Backoff,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            store: StoreConfig::Embedded {
+                data_dir: PathBuf::from("statemanager-data"),
+            },
+            action_controller: "http://127.0.0.1:47001".into(),
+            engine: EngineConfig::default(),
+            store_timeout: Duration::from_secs(2),
+            limits: Limits::default(),
+            max_message_bytes: 4 * 1024 * 1024,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The ActionController URL is invalid.
+    #[error("action controller URL: {0}")]
+    ActionController(tonic::transport::Error),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection descriptors are broken.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Opens the configured store.
+pub async fn open_store(cfg: &Config) -> Result<AnyStore, StoreError> {
+    Ok(match &cfg.store {
+        StoreConfig::Etcd { endpoints } => {
+            AnyStore::Etcd(EtcdStore::connect(endpoints, cfg.store_timeout).await?)
+        }
+        StoreConfig::Embedded { data_dir } => AnyStore::Embedded(EmbeddedStore::open(data_dir)?),
+    })
+}
+
+/// Serves on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let store = Arc::new(open_store(&cfg).await?);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
+        .await;
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    let reconciler = Reconciler::start(&cfg.action_controller, cfg.backoff)
+        .map_err(ServeError::ActionController)?;
+    let action_controller = Endpoint::from_shared(cfg.action_controller.clone())
+        .map_err(ServeError::ActionController)?
+        .connect_timeout(cfg.backoff.call_timeout)
+        .timeout(cfg.backoff.call_timeout)
+        .connect_lazy();
+    let (handle, engine, commands) = Engine::new(store, reconciler, health, cfg.engine.clone());
+    let engine_task = tokio::spawn(engine.run(commands));
+    let service = Service::new(
+        handle,
+        cfg.limits,
+        cfg.engine.store_deadline,
+        action_controller,
+    );
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    tracing::info!(
+        address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        store = ?cfg.store,
+        action_controller = %cfg.action_controller,
+        strict_sources = cfg.engine.strict_sources,
+        "state-server listening"
+    );
+    let result = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(
+            StateManagerConnectionServer::new(service)
+                .max_decoding_message_size(cfg.max_message_bytes),
+        )
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    // The service (and with it every engine handle) is gone: the engine ends once idle.
+    let _ = tokio::time::timeout(Duration::from_secs(5), engine_task).await;
+    tracing::info!("state-server stopped");
+    Ok(result?)
+}

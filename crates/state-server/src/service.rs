@@ -1,0 +1,346 @@
+//! The gRPC service. Handlers stay thin: decode, validate, hand a typed command to the engine,
+//! await its answer, encode.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use state_core::{
+    ResourceType,
+    change::{ChangeError, validate},
+    container::Limits,
+};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    convert::{self, error_code},
+    engine::{ChangeFailure, ChangeSummary, Command, EngineError, EngineHandle},
+    pb::{
+        actioncontroller::{
+            OffloadModelRequest,
+            action_controller_connection_client::ActionControllerConnectionClient,
+        },
+        monitoringserver::{ContainerList, SendContainerListResponse},
+        statemanager::{
+            Action, AppliedArtifact, ApplyArtifactsRequest, ApplyArtifactsResponse, ErrorCode,
+            GetResourceStateRequest, ListResourceStatesRequest, ListResourceStatesResponse,
+            OffloadingRequest, OffloadingResponse, ResourceStateEntry, Response as ActionResponse,
+            StateChange, StateChangeResponse,
+            state_manager_connection_server::StateManagerConnection,
+        },
+    },
+};
+
+/// The `StateManagerConnection` service.
+#[derive(Debug, Clone)]
+pub struct Service {
+    engine: EngineHandle,
+    limits: Limits,
+    /// How long a handler waits for the engine.
+    wait: Duration,
+    action_controller: tonic::transport::Channel,
+}
+
+impl Service {
+    /// A service answering from `engine`.
+    pub fn new(
+        engine: EngineHandle,
+        limits: Limits,
+        store_deadline: Duration,
+        action_controller: tonic::transport::Channel,
+    ) -> Self {
+        Service {
+            engine,
+            limits,
+            wait: store_deadline + Duration::from_secs(2),
+            action_controller,
+        }
+    }
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn engine_status(e: &EngineError) -> Status {
+    match e {
+        EngineError::Unavailable(_) | EngineError::Stopped => Status::unavailable(e.to_string()),
+        EngineError::Contention(_) => Status::aborted(e.to_string()),
+    }
+}
+
+fn kind(n: i32) -> Result<ResourceType, Status> {
+    match ResourceType::from_wire(n) {
+        Some(k @ (ResourceType::Scenario | ResourceType::Model | ResourceType::Package)) => Ok(k),
+        _ => Err(Status::invalid_argument(format!(
+            "resource_type {n} is not scenario (1), package (2) or model (3)"
+        ))),
+    }
+}
+
+#[tonic::async_trait]
+impl StateManagerConnection for Service {
+    async fn send_action(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<ActionResponse>, Status> {
+        let action = request.into_inner().action;
+        tracing::info!(action = %action, "legacy action received");
+        Ok(Response::new(ActionResponse {
+            resp: format!("action {action:?} received"),
+        }))
+    }
+
+    async fn send_changed_container_list(
+        &self,
+        request: Request<ContainerList>,
+    ) -> Result<Response<SendContainerListResponse>, Status> {
+        let list = request.into_inner();
+        let valid = convert::container_list(&list, &self.limits)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        for s in &valid.skipped {
+            tracing::warn!(node = %valid.node, skipped = %s, "invalid container entry skipped");
+        }
+        let accepted = valid.containers.len();
+        let node = valid.node.clone();
+        let summary = self
+            .engine
+            .call(self.wait, |reply| Command::Report {
+                node: valid.node,
+                containers: valid.containers,
+                reply,
+            })
+            .await
+            .and_then(|r| r)
+            .map_err(|e| engine_status(&e))?;
+        let mut resp = format!(
+            "node {node}: {accepted} containers stored ({} written, {} removed, {} models and {} packages changed)",
+            summary.containers_written,
+            summary.containers_deleted,
+            summary.models_changed,
+            summary.packages_changed
+        );
+        if !valid.skipped.is_empty() {
+            resp.push_str(&format!(
+                "; skipped {}: {}",
+                valid.skipped.len(),
+                valid.skipped.join("; ")
+            ));
+        }
+        Ok(Response::new(SendContainerListResponse { resp }))
+    }
+
+    async fn send_state_change(
+        &self,
+        request: Request<StateChange>,
+    ) -> Result<Response<StateChangeResponse>, Status> {
+        let sc = request.into_inner();
+        let answer = |code: ErrorCode, message: String, details: String| {
+            Response::new(StateChangeResponse {
+                message,
+                transition_id: sc.transition_id.clone(),
+                timestamp_ns: now_ns(),
+                error_code: code as i32,
+                error_details: details,
+            })
+        };
+        let refused = |e: &ChangeError| {
+            answer(
+                error_code(e.kind()),
+                "state change refused".into(),
+                e.to_string(),
+            )
+        };
+        let change = match validate(&convert::change_request(&sc)) {
+            Ok(c) => c,
+            Err(e) => return Ok(refused(&e)),
+        };
+        let result = self
+            .engine
+            .call(self.wait, |reply| Command::Change {
+                change,
+                source: sc.source.clone(),
+                transition_id: sc.transition_id.clone(),
+                reply,
+            })
+            .await
+            .map_err(ChangeFailure::from)
+            .and_then(|r| r);
+        let resource = format!(
+            "{} {}",
+            ResourceType::from_wire(sc.resource_type).map_or("resource", ResourceType::short),
+            sc.resource_name.trim()
+        );
+        Ok(match result {
+            Ok(ChangeSummary::Changed { from, to }) => answer(
+                ErrorCode::Success,
+                format!("{resource}: {} -> {to}", from.unwrap_or("absent")),
+                String::new(),
+            ),
+            Ok(ChangeSummary::Unchanged { state }) => answer(
+                ErrorCode::Success,
+                format!("{resource}: already {state}; nothing written"),
+                String::new(),
+            ),
+            Err(ChangeFailure::Rejected(e)) => refused(&e),
+            Err(ChangeFailure::Engine(e)) => {
+                let code = match e {
+                    EngineError::Contention(_) => ErrorCode::PreconditionFailed,
+                    _ => ErrorCode::ResourceUnavailable,
+                };
+                answer(code, "state change not stored".into(), e.to_string())
+            }
+        })
+    }
+
+    async fn trigger_offloading(
+        &self,
+        request: Request<OffloadingRequest>,
+    ) -> Result<Response<OffloadingResponse>, Status> {
+        let r = request.into_inner();
+        for (field, value) in [
+            ("package_name", &r.package_name),
+            ("model_name", &r.model_name),
+            ("source_node", &r.source_node),
+            ("target_node", &r.target_node),
+        ] {
+            if let Err(e) = state_core::name::validate_name(field, value) {
+                return Err(Status::invalid_argument(format!("{field}: {e}")));
+            }
+        }
+        let mut client = ActionControllerConnectionClient::new(self.action_controller.clone());
+        let forwarded = client
+            .offload_model(OffloadModelRequest {
+                scenario_name: r.scenario_name,
+                package_name: r.package_name,
+                model_name: r.model_name,
+                source_node: r.source_node,
+                target_node: r.target_node,
+                policy_name: r.policy_name,
+                reason: r.reason,
+            })
+            .await;
+        Ok(Response::new(match forwarded {
+            Ok(resp) => {
+                let resp = resp.into_inner();
+                OffloadingResponse {
+                    accepted: resp.success,
+                    message: resp.message,
+                    transition_id: resp.transition_id,
+                }
+            }
+            Err(status) => OffloadingResponse {
+                accepted: false,
+                message: format!(
+                    "ActionController did not take the offloading: {}",
+                    status.message()
+                ),
+                transition_id: String::new(),
+            },
+        }))
+    }
+
+    async fn get_resource_state(
+        &self,
+        request: Request<GetResourceStateRequest>,
+    ) -> Result<Response<ResourceStateEntry>, Status> {
+        let r = request.into_inner();
+        let kind = kind(r.resource_type)?;
+        let name = r.resource_name.trim().to_owned();
+        state_core::name::validate_name(kind.short(), &name)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let state = self
+            .engine
+            .call(self.wait, |reply| Command::Get {
+                kind,
+                name: name.clone(),
+                reply,
+            })
+            .await
+            .map_err(|e| engine_status(&e))?;
+        match state {
+            Some(state) => Ok(Response::new(ResourceStateEntry {
+                resource_type: kind.wire(),
+                resource_name: name,
+                state: state.into(),
+            })),
+            None => Err(Status::not_found(format!(
+                "{kind} {name:?} has no stored state"
+            ))),
+        }
+    }
+
+    async fn list_resource_states(
+        &self,
+        request: Request<ListResourceStatesRequest>,
+    ) -> Result<Response<ListResourceStatesResponse>, Status> {
+        let r = request.into_inner();
+        let kind = kind(r.resource_type)?;
+        let filter = match r.state.trim() {
+            "" => None,
+            s => Some(
+                match kind {
+                    ResourceType::Scenario => {
+                        state_core::ScenarioState::parse(s).map(|s| s.stored())
+                    }
+                    ResourceType::Model => state_core::ModelState::parse(s).map(|s| s.stored()),
+                    _ => state_core::PackageState::parse(s).map(|s| s.stored()),
+                }
+                .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            ),
+        };
+        let list = self
+            .engine
+            .call(self.wait, |reply| Command::List { kind, reply })
+            .await
+            .map_err(|e| engine_status(&e))?;
+        let entries = list
+            .into_iter()
+            .filter(|(_, s)| filter.is_none_or(|f| f == *s))
+            .map(|(name, state)| ResourceStateEntry {
+                resource_type: kind.wire(),
+                resource_name: name,
+                state: state.into(),
+            })
+            .collect();
+        Ok(Response::new(ListResourceStatesResponse { entries }))
+    }
+
+    async fn apply_artifacts(
+        &self,
+        request: Request<ApplyArtifactsRequest>,
+    ) -> Result<Response<ApplyArtifactsResponse>, Status> {
+        let yaml = request.into_inner().yaml;
+        let mut docs = Vec::new();
+        let mut errors = Vec::new();
+        for result in state_artifact::parse(&yaml) {
+            match result {
+                Ok(d) => docs.push(d),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if docs.is_empty() && errors.is_empty() {
+            return Err(Status::invalid_argument("the YAML holds no documents"));
+        }
+        let applied = if docs.is_empty() {
+            Vec::new()
+        } else {
+            self.engine
+                .call(self.wait, |reply| Command::Apply { docs, reply })
+                .await
+                .and_then(|r| r)
+                .map_err(|e| engine_status(&e))?
+        };
+        Ok(Response::new(ApplyArtifactsResponse {
+            applied: applied
+                .into_iter()
+                .map(|a| AppliedArtifact {
+                    kind: a.kind.into(),
+                    name: a.name,
+                    key: a.key,
+                })
+                .collect(),
+            errors,
+        }))
+    }
+}

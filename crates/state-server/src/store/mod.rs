@@ -1,0 +1,169 @@
+//! The store behind the daemon: one trait, two implementations (etcd and an embedded
+//! single-file database), one conformance suite (`tests/store_conformance.rs`) run against both.
+//!
+//! Every write is a compare-and-swap transaction: each written or deleted key must still have
+//! the modification revision the caller last saw (0 for "absent"), or nothing is written.
+
+use std::future::Future;
+
+use tokio::sync::mpsc;
+
+pub mod embedded;
+pub mod etcd;
+
+/// One stored key with its value and the revision that last modified it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kv {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+    /// Revision of the last modification.
+    pub mod_revision: i64,
+}
+
+/// Every key under a prefix, read at one store revision.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The keys, in key order.
+    pub kvs: Vec<Kv>,
+    /// The store revision the snapshot was read at.
+    pub revision: i64,
+}
+
+/// One atomic write: if every compare holds, all puts and deletes apply at one new revision.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Write {
+    /// `(key, expected mod revision)`; 0 means the key must be absent.
+    pub compares: Vec<(String, i64)>,
+    /// Keys to set.
+    pub puts: Vec<(String, String)>,
+    /// Keys to remove.
+    pub deletes: Vec<String>,
+}
+
+impl Write {
+    /// Number of operations (puts and deletes).
+    pub fn ops(&self) -> usize {
+        self.puts.len() + self.deletes.len()
+    }
+}
+
+/// Outcome of a [`Write`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Committed {
+    /// Applied at this revision.
+    Applied {
+        /// The new store revision.
+        revision: i64,
+    },
+    /// A compare failed; nothing was written.
+    Conflict,
+}
+
+/// A change seen by a watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchEvent {
+    /// A key was set.
+    Put(Kv),
+    /// A key was removed.
+    Delete {
+        /// The key.
+        key: String,
+        /// Revision of the deletion.
+        mod_revision: i64,
+    },
+    /// History was lost (compaction): here is the whole prefix as it is now.
+    Resync {
+        /// The prefix watched.
+        prefix: String,
+        /// Its current content.
+        snapshot: Snapshot,
+    },
+}
+
+/// Why a store call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or refused the call.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store did not answer in time.
+    #[error("store did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The store answered with something unusable.
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+/// What the daemon needs from a store.
+pub trait Store: Send + Sync + 'static {
+    /// A short name for logs (`etcd`, `embedded`).
+    fn name(&self) -> &'static str;
+
+    /// Every key under `prefix`.
+    fn load(&self, prefix: &str) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
+
+    /// One key.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Kv>, StoreError>> + Send;
+
+    /// Applies a write atomically, if its compares hold.
+    fn commit(&self, write: &Write) -> impl Future<Output = Result<Committed, StoreError>> + Send;
+
+    /// Sends every change under `prefix` from revision `from` on to `events`, until the
+    /// receiver is dropped. Reconnects by itself; sends [`WatchEvent::Resync`] when history
+    /// was lost.
+    fn watch(
+        &self,
+        prefix: &str,
+        from: i64,
+        events: mpsc::Sender<WatchEvent>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Checks that the store answers.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Either store, chosen at start-up.
+#[derive(Debug)]
+pub enum AnyStore {
+    /// etcd
+    Etcd(etcd::EtcdStore),
+    /// the embedded database
+    Embedded(embedded::EmbeddedStore),
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Etcd($s) => $e,
+            AnyStore::Embedded($s) => $e,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    fn name(&self) -> &'static str {
+        delegate!(self, s => s.name())
+    }
+    async fn load(&self, prefix: &str) -> Result<Snapshot, StoreError> {
+        delegate!(self, s => s.load(prefix).await)
+    }
+    async fn get(&self, key: &str) -> Result<Option<Kv>, StoreError> {
+        delegate!(self, s => s.get(key).await)
+    }
+    async fn commit(&self, write: &Write) -> Result<Committed, StoreError> {
+        delegate!(self, s => s.commit(write).await)
+    }
+    async fn watch(
+        &self,
+        prefix: &str,
+        from: i64,
+        events: mpsc::Sender<WatchEvent>,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.watch(prefix, from, events).await)
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        delegate!(self, s => s.ping().await)
+    }
+}
