@@ -208,7 +208,9 @@ struct ScenarioEntry {
 /// A primitive change applied by [`Fleet::commit`].
 #[derive(Debug)]
 enum Op {
-    SetNodeList(NodeName, HashMap<ContainerName, ContainerEntry>),
+    /// A container joins a node's list, or its entry there changes.
+    PutOnNode(NodeName, ContainerName, ContainerEntry),
+    /// A container leaves a node's list.
     RemoveFromNode(NodeName, ContainerName),
     SetModel(ModelName, ModelState, Counts<ContainerState>),
     SetLink(ModelName, PackageName, u32),
@@ -318,10 +320,24 @@ impl Fleet {
             }
             Event::PutPackage { package, models } => s.put_package(package, Some(models)),
             Event::RemovePackage { package } => s.put_package(package, None),
-            Event::PutScenario { scenario, target } => s.plan.ops.push(Op::SetScenarioTarget(
-                scenario.clone(),
-                Some(target.clone()),
-            )),
+            Event::PutScenario { scenario, target } => {
+                // A package already in Error that no scenario targeted could not be
+                // reconciled when it entered Error; its first scenario asks now.
+                if let Some(p) = target {
+                    if self.package_state(p.as_str()) == Some(PackageState::Error)
+                        && self.scenario_for(p.as_str()).is_none()
+                    {
+                        s.plan.reconciles.push(Reconcile {
+                            package: p.clone(),
+                            scenario: Some(scenario.clone()),
+                        });
+                    }
+                }
+                s.plan.ops.push(Op::SetScenarioTarget(
+                    scenario.clone(),
+                    Some(target.clone()),
+                ));
+            }
             Event::RemoveScenario { scenario } => s
                 .plan
                 .ops
@@ -358,25 +374,17 @@ impl Fleet {
 
     fn apply(&mut self, op: Op) {
         match op {
-            Op::SetNodeList(node, list) => {
-                if let Some(old) = self.nodes.get(&node) {
-                    for name in old.keys() {
-                        if !list.contains_key(name) {
-                            self.owner.remove(name);
-                        }
-                    }
-                }
-                for name in list.keys() {
+            Op::PutOnNode(node, name, entry) => {
+                self.stored_containers.remove(&name);
+                if self.owner.get(&name) != Some(&node) {
                     self.owner.insert(name.clone(), node.clone());
-                    self.stored_containers.remove(name);
                 }
-                if list.is_empty() {
-                    self.nodes.remove(&node);
-                } else {
-                    self.nodes.insert(node, list);
-                }
+                self.nodes.entry(node).or_default().insert(name, entry);
             }
             Op::RemoveFromNode(node, name) => {
+                if self.owner.get(&name) == Some(&node) {
+                    self.owner.remove(&name);
+                }
                 if let Some(list) = self.nodes.get_mut(&node) {
                     list.remove(&name);
                     if list.is_empty() {
@@ -665,30 +673,31 @@ impl<'f> Scratch<'f> {
     }
 
     fn report(&mut self, node: &NodeName, containers: &[ReportedContainer]) {
+        // Only entries that differ from the node's current list cost more than a lookup: an
+        // unchanged entry is neither cloned, counted nor committed, so a report costs in
+        // proportion to its length plus what changed, whatever the size of the fleet.
         let fleet = self.fleet;
-        let mut list: HashMap<ContainerName, ContainerEntry> =
-            HashMap::with_capacity(containers.len());
-        for c in containers {
-            list.insert(
-                c.name.clone(),
-                ContainerEntry {
-                    state: c.state,
-                    model: c.model.clone(),
-                    package: c.package.clone(),
-                },
-            );
-        }
         let empty = HashMap::new();
         let old_list = fleet.nodes.get(node).unwrap_or(&empty);
-        for (name, old) in old_list {
-            if !list.contains_key(name) {
-                self.plan.container_deletes.push(name.clone());
-                self.container_moved(Some(old), None);
+        // A name listed twice counts once, with its last entry: walk the list backwards.
+        let mut listed: HashSet<&ContainerName> = HashSet::with_capacity(containers.len());
+        let mut kept = 0;
+        for c in containers.iter().rev() {
+            let name = &c.name;
+            if !listed.insert(name) {
+                continue;
             }
-        }
-        for (name, new) in &list {
+            if c.model.is_none() {
+                self.plan.unassigned.push(name.clone());
+            }
             let prev = match old_list.get(name) {
-                Some(e) => Some(e),
+                Some(e) => {
+                    kept += 1;
+                    if e.state == c.state && e.model == c.model && e.package == c.package {
+                        continue;
+                    }
+                    Some(e)
+                }
                 None => match fleet.owner.get(name) {
                     Some(other) => {
                         self.plan
@@ -699,19 +708,34 @@ impl<'f> Scratch<'f> {
                     None => None,
                 },
             };
+            let new = ContainerEntry {
+                state: c.state,
+                model: c.model.clone(),
+                package: c.package.clone(),
+            };
             let stored = prev
                 .map(|e| e.state)
                 .or_else(|| fleet.stored_containers.get(name).copied());
             if stored != Some(new.state) {
                 self.plan.container_puts.push((name.clone(), new.state));
             }
-            if new.model.is_none() {
-                self.plan.unassigned.push(name.clone());
-            }
-            self.container_moved(prev, Some(new));
+            self.container_moved(prev, Some(&new));
+            // Also drops the name's stored_containers entry.
+            self.plan
+                .ops
+                .push(Op::PutOnNode(node.clone(), name.clone(), new));
         }
-        // The stored_containers entries of reported names are dropped by SetNodeList.
-        self.plan.ops.push(Op::SetNodeList(node.clone(), list));
+        if kept < old_list.len() {
+            for (name, old) in old_list {
+                if !listed.contains(name) {
+                    self.plan.container_deletes.push(name.clone());
+                    self.container_moved(Some(old), None);
+                    self.plan
+                        .ops
+                        .push(Op::RemoveFromNode(node.clone(), name.clone()));
+                }
+            }
+        }
     }
 
     fn set_model(&mut self, model: &ModelName, state: ModelState) {

@@ -375,6 +375,7 @@ struct Step {
     set_package: Option<SetState>,
     put_package: Option<PutPackage>,
     remove_package: Option<String>,
+    put_scenario: Option<PutScenario>,
     #[serde(default)]
     expect: Expect,
 }
@@ -408,6 +409,12 @@ struct SetState {
 struct PutPackage {
     package: String,
     models: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct PutScenario {
+    scenario: String,
+    target: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -479,6 +486,12 @@ fn event_of(step: &Step) -> Event {
     if let Some(p) = &step.remove_package {
         return Event::RemovePackage {
             package: PackageName::new(p.as_str()).unwrap(),
+        };
+    }
+    if let Some(p) = &step.put_scenario {
+        return Event::PutScenario {
+            scenario: ScenarioName::new(p.scenario.as_str()).unwrap(),
+            target: Some(PackageName::new(p.target.as_str()).unwrap()),
         };
     }
     panic!("step has no event")

@@ -322,7 +322,13 @@ fn diff<K: Ord + Clone, V: PartialEq + Copy>(
         .collect()
 }
 
-fn check_plan(plan: &Plan, before: &Snapshot, after: &Snapshot, naive: &Naive) {
+fn check_plan(
+    plan: &Plan,
+    before: &Snapshot,
+    after: &Snapshot,
+    naive: &Naive,
+    late: Option<(PackageName, ScenarioName)>,
+) {
     let puts: BTreeMap<_, _> = plan.container_puts.iter().cloned().collect();
     assert_eq!(
         puts,
@@ -379,6 +385,7 @@ fn check_plan(plan: &Plan, before: &Snapshot, after: &Snapshot, naive: &Naive) {
         .iter()
         .filter(|(p, s)| **s == PackageState::Error && before.packages.get(*p) != Some(s))
         .map(|(p, _)| (p.clone(), naive.scenario_for(p)))
+        .chain(late.map(|(p, s)| (p, Some(s))))
         .collect();
     assert_eq!(reconciles, want, "reconciles");
 }
@@ -388,13 +395,26 @@ fn run(events: &[Event]) {
     let mut naive = Naive::default();
     let mut before = Snapshot::default();
     for (i, event) in events.iter().enumerate() {
+        // A scenario that starts targeting a package already in Error, which no scenario
+        // targeted, asks for the reconcile that could not be sent before.
+        let late = match event {
+            Event::PutScenario {
+                scenario,
+                target: Some(p),
+            } if before.packages.get(p) == Some(&PackageState::Error)
+                && naive.scenario_for(p).is_none() =>
+            {
+                Some((p.clone(), scenario.clone()))
+            }
+            _ => None,
+        };
         let plan = fleet.plan(event);
         fleet.commit_checked(plan, |plan| {
             naive.apply(event, &before);
             let after = naive.derive();
             let context = format!("event {i}: {event:?}");
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                check_plan(plan, &before, &after, &naive)
+                check_plan(plan, &before, &after, &naive, late.clone())
             }));
             if let Err(e) = result {
                 panic!("{context}: plan differs from the reference: {e:?}");

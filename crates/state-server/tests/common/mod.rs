@@ -1,0 +1,359 @@
+//! Test harness: a real etcd on free loopback ports, the daemon in-process, and an
+//! ActionController that records what it is sent.
+#![allow(dead_code)]
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use state_server::{
+    pb::{
+        actioncontroller::{
+            OffloadModelRequest, OffloadModelResponse, ReconcileRequest, ReconcileResponse,
+            action_controller_connection_server::{
+                ActionControllerConnection, ActionControllerConnectionServer,
+            },
+        },
+        statemanager::state_manager_connection_client::StateManagerConnectionClient,
+    },
+    reconcile::Backoff,
+    server::{Config, StoreConfig, serve},
+};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Channel;
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+fn etcd_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("ETCD_BIN") {
+        return PathBuf::from(p);
+    }
+    for c in ["/usr/bin/etcd", "/usr/local/bin/etcd"] {
+        if std::path::Path::new(c).exists() {
+            return PathBuf::from(c);
+        }
+    }
+    PathBuf::from("etcd")
+}
+
+/// A real etcd server on loopback with its own data directory.
+pub struct Etcd {
+    child: Option<Child>,
+    pub client_port: u16,
+    peer_port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Etcd {
+    /// Starts etcd and waits until it answers.
+    pub async fn start() -> Etcd {
+        let mut etcd = Etcd {
+            child: None,
+            client_port: free_port(),
+            peer_port: free_port(),
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        etcd.spawn().await;
+        etcd
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    async fn spawn(&mut self) {
+        let client = self.url();
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let child = Command::new(etcd_binary())
+            .args([
+                "--name",
+                "test",
+                "--data-dir",
+                &self.dir.path().join("data").to_string_lossy(),
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+                "--initial-cluster",
+                &format!("test={peer}"),
+                "--log-level",
+                "error",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start etcd: install etcd-server or set ETCD_BIN");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut c) = etcd_client::Client::connect([client.as_str()], None).await {
+                if let Ok(Ok(_)) =
+                    tokio::time::timeout(Duration::from_secs(1), c.get("health-probe", None)).await
+                {
+                    return;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "etcd did not start on {client}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Kills etcd (SIGKILL): an outage.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts etcd again on the same ports and data.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    /// A plain etcd client, to look at or change keys behind the daemon's back.
+    pub async fn client(&self) -> etcd_client::Client {
+        etcd_client::Client::connect([self.url()], None)
+            .await
+            .expect("etcd client")
+    }
+
+    /// Every key and value in etcd.
+    pub async fn dump(&self) -> Vec<(String, String, i64)> {
+        let mut c = self.client().await;
+        let resp = c
+            .get(
+                vec![0u8],
+                Some(etcd_client::GetOptions::new().with_from_key()),
+            )
+            .await
+            .expect("dump");
+        resp.kvs()
+            .iter()
+            .map(|kv| {
+                (
+                    kv.key_str().unwrap_or_default().to_owned(),
+                    kv.value_str().unwrap_or_default().to_owned(),
+                    kv.mod_revision(),
+                )
+            })
+            .collect()
+    }
+
+    /// One key's value.
+    pub async fn value(&self, key: &str) -> Option<String> {
+        let mut c = self.client().await;
+        let resp = c.get(key, None).await.expect("get");
+        resp.kvs()
+            .first()
+            .map(|kv| kv.value_str().unwrap_or_default().to_owned())
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The daemon, running in this process.
+pub struct Daemon {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Daemon {
+    pub async fn start(cfg: Config) -> Daemon {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            serve(cfg, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("daemon failed");
+        });
+        Daemon {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn client(&self) -> StateManagerConnectionClient<Channel> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match StateManagerConnectionClient::connect(self.url()).await {
+                Ok(c) => return c,
+                Err(e) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "daemon unreachable: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// Stops the daemon and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+/// A configuration for tests: short deadlines and fast reconcile retries.
+pub fn config(store: StoreConfig, action_controller: &str) -> Config {
+    let mut cfg = Config {
+        store,
+        action_controller: action_controller.to_owned(),
+        ..Config::default()
+    };
+    cfg.engine.store_deadline = Duration::from_millis(1500);
+    cfg.store_timeout = Duration::from_millis(500);
+    cfg.backoff = Backoff {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(300),
+        call_timeout: Duration::from_millis(500),
+    };
+    cfg
+}
+
+/// An ActionController that records every Reconcile it gets.
+pub struct ActionController {
+    pub port: u16,
+    pub calls: Arc<Mutex<Vec<ReconcileRequest>>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+struct Recorder(Arc<Mutex<Vec<ReconcileRequest>>>);
+
+#[tonic::async_trait]
+impl ActionControllerConnection for Recorder {
+    async fn reconcile(
+        &self,
+        request: tonic::Request<ReconcileRequest>,
+    ) -> Result<tonic::Response<ReconcileResponse>, tonic::Status> {
+        self.0.lock().expect("lock").push(request.into_inner());
+        Ok(tonic::Response::new(ReconcileResponse {
+            status: 0,
+            desc: "ok".into(),
+        }))
+    }
+
+    async fn offload_model(
+        &self,
+        request: tonic::Request<OffloadModelRequest>,
+    ) -> Result<tonic::Response<OffloadModelResponse>, tonic::Status> {
+        let r = request.into_inner();
+        Ok(tonic::Response::new(OffloadModelResponse {
+            success: true,
+            message: format!("offloading {} to {}", r.model_name, r.target_node),
+            transition_id: "offload-1".into(),
+        }))
+    }
+}
+
+impl ActionController {
+    /// A port for an ActionController that is not started yet.
+    pub fn unstarted() -> ActionController {
+        ActionController {
+            port: free_port(),
+            calls: Arc::new(Mutex::new(Vec::new())),
+            stop: None,
+            task: None,
+        }
+    }
+
+    pub async fn start() -> ActionController {
+        let mut ac = ActionController::unstarted();
+        ac.run().await;
+        ac
+    }
+
+    /// Starts serving on its port.
+    pub async fn run(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind action controller");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let svc = ActionControllerConnectionServer::new(Recorder(self.calls.clone()));
+        self.task = Some(tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                    let _ = stopped.await;
+                })
+                .await;
+        }));
+        self.stop = Some(stop);
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn calls(&self) -> Vec<ReconcileRequest> {
+        self.calls.lock().expect("lock").clone()
+    }
+
+    /// Waits until at least `n` calls arrived, or `within` passes; returns the calls.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<ReconcileRequest> {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.calls().len() < n && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.calls()
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

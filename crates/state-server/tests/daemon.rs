@@ -1,0 +1,815 @@
+//! The daemon against a real etcd: spec §4, §6 and §7 end to end over gRPC.
+
+mod common;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use common::{ActionController, Daemon, Etcd, config, eventually};
+use state_server::{
+    pb::{
+        actioncontroller::PodStatus,
+        monitoringserver::{ContainerInfo, ContainerList},
+        statemanager::{
+            ApplyArtifactsRequest, ErrorCode, GetResourceStateRequest, ListResourceStatesRequest,
+            OffloadingRequest, ResourceType, StateChange, StateChangeResponse,
+            state_manager_connection_client::StateManagerConnectionClient,
+        },
+    },
+    server::StoreConfig,
+};
+use tonic::transport::Channel;
+
+type Client = StateManagerConnectionClient<Channel>;
+
+const HELLOWORLD: &str = include_str!("../../../examples/helloworld.yaml");
+
+fn container(name: &str, state: &[(&str, &str)]) -> ContainerInfo {
+    ContainerInfo {
+        id: format!("id-{}", name.trim_start_matches('/')),
+        names: vec![name.to_owned()],
+        image: "quay.io/podman/hello:latest".into(),
+        state: state
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        config: BTreeMap::new(),
+        annotation: BTreeMap::new(),
+        stats: BTreeMap::new(),
+    }
+}
+
+fn running(name: &str) -> ContainerInfo {
+    container(name, &[("Status", "running"), ("Running", "true")])
+}
+
+fn dead(name: &str) -> ContainerInfo {
+    container(name, &[("Status", "exited"), ("ExitCode", "137")])
+}
+
+fn list(node: &str, containers: Vec<ContainerInfo>) -> ContainerList {
+    ContainerList {
+        node_name: node.into(),
+        containers,
+    }
+}
+
+async fn report(client: &mut Client, node: &str, containers: Vec<ContainerInfo>) -> String {
+    client
+        .send_changed_container_list(list(node, containers))
+        .await
+        .expect("report accepted")
+        .into_inner()
+        .resp
+}
+
+async fn change(
+    client: &mut Client,
+    kind: ResourceType,
+    name: &str,
+    from: &str,
+    to: &str,
+    source: &str,
+) -> StateChangeResponse {
+    client
+        .send_state_change(StateChange {
+            resource_type: kind as i32,
+            resource_name: name.into(),
+            current_state: from.into(),
+            target_state: to.into(),
+            transition_id: format!("t-{name}-{to}"),
+            timestamp_ns: 1,
+            source: source.into(),
+        })
+        .await
+        .expect("state change answered")
+        .into_inner()
+}
+
+fn code(resp: &StateChangeResponse) -> ErrorCode {
+    ErrorCode::try_from(resp.error_code).expect("known error code")
+}
+
+async fn apply(client: &mut Client, yaml: &str) {
+    let resp = client
+        .apply_artifacts(ApplyArtifactsRequest { yaml: yaml.into() })
+        .await
+        .expect("apply")
+        .into_inner();
+    assert!(resp.errors.is_empty(), "{:?}", resp.errors);
+}
+
+async fn start(etcd: &Etcd, ac: &ActionController) -> (Daemon, Client) {
+    let daemon = Daemon::start(config(
+        StoreConfig::Etcd {
+            endpoints: vec![etcd.url()],
+        },
+        &ac.url(),
+    ))
+    .await;
+    let client = daemon.client().await;
+    (daemon, client)
+}
+
+#[tokio::test]
+async fn cascade_dead_container_marks_package_error_and_reconciles() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    apply(&mut client, HELLOWORLD).await;
+    assert_eq!(
+        etcd.value("/package/helloworld/state").await.as_deref(),
+        Some("PACKAGE_STATE_IDLE")
+    );
+    assert_eq!(
+        etcd.value("/model/helloworld/state").await.as_deref(),
+        Some("MODEL_STATE_CREATED")
+    );
+
+    // NodeAgent naming: `{model}_{container}` with a leading slash.
+    let resp = report(&mut client, "HPC", vec![running("/helloworld_app")]).await;
+    assert!(resp.contains("1 containers stored"), "{resp}");
+    assert_eq!(
+        etcd.value("/container/helloworld_app/state")
+            .await
+            .as_deref(),
+        Some("running")
+    );
+    assert_eq!(
+        etcd.value("/model/helloworld/state").await.as_deref(),
+        Some("MODEL_STATE_RUNNING")
+    );
+    assert_eq!(
+        etcd.value("/package/helloworld/state").await.as_deref(),
+        Some("PACKAGE_STATE_RUNNING")
+    );
+
+    // Exited with a non-zero code is dead (the seed design's table); every model dead: Error.
+    report(&mut client, "HPC", vec![dead("/helloworld_app")]).await;
+    assert_eq!(
+        etcd.value("/container/helloworld_app/state")
+            .await
+            .as_deref(),
+        Some("dead")
+    );
+    assert_eq!(
+        etcd.value("/model/helloworld/state").await.as_deref(),
+        Some("MODEL_STATE_DEAD")
+    );
+    assert_eq!(
+        etcd.value("/package/helloworld/state").await.as_deref(),
+        Some("PACKAGE_STATE_ERROR")
+    );
+    let calls = ac.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].scenario_name, "helloworld");
+    assert_eq!(calls[0].current, PodStatus::Failed as i32);
+    assert_eq!(calls[0].desired, PodStatus::Running as i32);
+
+    // Staying in error sends nothing more once the call succeeded.
+    report(
+        &mut client,
+        "HPC",
+        vec![container("helloworld_app", &[("Dead", "true")])],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ac.calls().len(), 1);
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn membership_by_annotation_and_package_annotation() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    let mut c = running("radio-main");
+    c.annotation
+        .insert("io.pullpiri.annotations.model".into(), "radio".into());
+    c.annotation.insert(
+        "io.pullpiri.annotations.package".into(),
+        "infotainment".into(),
+    );
+    report(&mut client, "node-a", vec![c]).await;
+    assert_eq!(
+        etcd.value("/model/radio/state").await.as_deref(),
+        Some("MODEL_STATE_RUNNING")
+    );
+    assert_eq!(
+        etcd.value("/package/infotainment/state").await.as_deref(),
+        Some("PACKAGE_STATE_RUNNING")
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_entries_are_skipped_and_named_valid_ones_stored() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    let mut bad_model = running("ok_c");
+    bad_model
+        .annotation
+        .insert("model".into(), "../package/p".into());
+    let resp = report(
+        &mut client,
+        "n1",
+        vec![
+            running("m1_good"),
+            running("../../package/x"),
+            running("has space_c"),
+            bad_model,
+        ],
+    )
+    .await;
+    assert!(resp.contains("skipped 3"), "{resp}");
+    assert!(
+        resp.contains("entry 1") && resp.contains("entry 2") && resp.contains("entry 3"),
+        "{resp}"
+    );
+    assert_eq!(
+        etcd.value("/container/m1_good/state").await.as_deref(),
+        Some("running")
+    );
+    // No key outside the four state slots was written.
+    for (key, _, _) in etcd.dump().await {
+        assert!(
+            state_core::key::StateKey::parse(&key).is_some(),
+            "unexpected key {key:?}"
+        );
+    }
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn bad_node_name_and_oversize_lists_are_refused_with_reasons() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let mut cfg = config(
+        StoreConfig::Etcd {
+            endpoints: vec![etcd.url()],
+        },
+        &ac.url(),
+    );
+    cfg.limits.max_containers = 5;
+    cfg.max_message_bytes = 64 * 1024;
+    let daemon = Daemon::start(cfg).await;
+    let mut client = daemon.client().await;
+    let e = client
+        .send_changed_container_list(list("node/../x", vec![running("m_c")]))
+        .await
+        .expect_err("bad node refused");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("node_name"), "{}", e.message());
+
+    let many = (0..6).map(|i| running(&format!("m_c{i}"))).collect();
+    let e = client
+        .send_changed_container_list(list("n1", many))
+        .await
+        .expect_err("too many containers refused");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("limit is 5"), "{}", e.message());
+
+    let mut huge = running("m_big");
+    huge.stats.insert("blob".into(), "x".repeat(100 * 1024));
+    let e = client
+        .send_changed_container_list(list("n1", vec![huge]))
+        .await
+        .expect_err("oversize message refused");
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
+
+    let mut wide = running("m_wide");
+    for i in 0..300 {
+        wide.config.insert(format!("k{i}"), "v".into());
+    }
+    let resp = report(&mut client, "n1", vec![wide, running("m_fine")]).await;
+    assert!(resp.contains("config has 300 entries"), "{resp}");
+    assert_eq!(
+        etcd.value("/container/m_fine/state").await.as_deref(),
+        Some("running")
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn state_change_outcomes_follow_the_spec_order() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    let s = ResourceType::Scenario;
+
+    let r = change(&mut client, s, "sc", "", "idle", "ApiServer").await;
+    assert_eq!(code(&r), ErrorCode::Success, "{r:?}");
+    assert_eq!(r.transition_id, "t-sc-idle");
+    assert_eq!(
+        etcd.value("/scenario/sc/state").await.as_deref(),
+        Some("SCENARIO_STATE_IDLE")
+    );
+
+    let r = change(&mut client, s, "sc", "", "waiting", "FilterGateway").await;
+    assert_eq!(code(&r), ErrorCode::PreconditionFailed, "{r:?}");
+    assert!(
+        r.error_details.contains("SCENARIO_STATE_IDLE"),
+        "{}",
+        r.error_details
+    );
+
+    let r = change(
+        &mut client,
+        s,
+        "sc",
+        "idle",
+        "completed",
+        "ActionController",
+    )
+    .await;
+    assert_eq!(code(&r), ErrorCode::InvalidStateTransition, "{r:?}");
+    assert!(
+        r.error_details.contains("SCENARIO_STATE_WAITING"),
+        "{}",
+        r.error_details
+    );
+
+    let r = change(
+        &mut client,
+        s,
+        "sc",
+        "IDLE",
+        "SCENARIO_STATE_WAITING",
+        "FilterGateway",
+    )
+    .await;
+    assert_eq!(code(&r), ErrorCode::Success, "{r:?}");
+
+    let r = change(&mut client, s, "sc", "waiting", "waiting", "FilterGateway").await;
+    assert_eq!(code(&r), ErrorCode::Success, "{r:?}");
+    assert!(r.message.contains("nothing written"), "{}", r.message);
+
+    let r = change(&mut client, s, "sc", "waiting", "bogus", "FilterGateway").await;
+    assert_eq!(code(&r), ErrorCode::InvalidRequest, "{r:?}");
+    assert!(
+        r.error_details.contains("expected one of"),
+        "{}",
+        r.error_details
+    );
+
+    let r = change(
+        &mut client,
+        ResourceType::Volume,
+        "v",
+        "",
+        "idle",
+        "ApiServer",
+    )
+    .await;
+    assert_eq!(code(&r), ErrorCode::InvalidRequest, "{r:?}");
+
+    let mut raw = StateChange {
+        resource_type: 99,
+        resource_name: "x".into(),
+        target_state: "idle".into(),
+        ..StateChange::default()
+    };
+    let r = client
+        .send_state_change(raw.clone())
+        .await
+        .expect("answered")
+        .into_inner();
+    assert_eq!(code(&r), ErrorCode::InvalidRequest, "{r:?}");
+    raw.resource_type = ResourceType::Model as i32;
+    raw.resource_name = "../../scenario/sc".into();
+    raw.target_state = "running".into();
+    let r = client
+        .send_state_change(raw)
+        .await
+        .expect("answered")
+        .into_inner();
+    assert_eq!(code(&r), ErrorCode::InvalidRequest, "{r:?}");
+
+    // A non-owner is accepted (with a warning) by default.
+    let r = change(
+        &mut client,
+        s,
+        "sc",
+        "waiting",
+        "satisfied",
+        "PolicyManager",
+    )
+    .await;
+    assert_eq!(code(&r), ErrorCode::Success, "{r:?}");
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn strict_sources_refuse_non_owners() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let mut cfg = config(
+        StoreConfig::Etcd {
+            endpoints: vec![etcd.url()],
+        },
+        &ac.url(),
+    );
+    cfg.engine.strict_sources = true;
+    let daemon = Daemon::start(cfg).await;
+    let mut client = daemon.client().await;
+    let s = ResourceType::Scenario;
+    let r = change(&mut client, s, "sc", "", "idle", "FilterGateway").await;
+    assert_eq!(code(&r), ErrorCode::PermissionDenied, "{r:?}");
+    assert!(r.error_details.contains("ApiServer"), "{}", r.error_details);
+    assert_eq!(etcd.value("/scenario/sc/state").await, None);
+    let r = change(&mut client, s, "sc", "", "idle", "api-server").await;
+    assert_eq!(code(&r), ErrorCode::Success, "{r:?}");
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn direct_model_update_cascades_to_package() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    apply(&mut client, HELLOWORLD).await;
+    let r = change(
+        &mut client,
+        ResourceType::Model,
+        "helloworld",
+        "MODEL_STATE_CREATED",
+        "dead",
+        "ActionController",
+    )
+    .await;
+    assert_eq!(code(&r), ErrorCode::Success, "{r:?}");
+    assert_eq!(
+        etcd.value("/package/helloworld/state").await.as_deref(),
+        Some("PACKAGE_STATE_ERROR")
+    );
+    assert_eq!(ac.wait_for(1, Duration::from_secs(5)).await.len(), 1);
+    let r = change(
+        &mut client,
+        ResourceType::Package,
+        "helloworld",
+        "running",
+        "idle",
+        "x",
+    )
+    .await;
+    assert_eq!(code(&r), ErrorCode::PreconditionFailed, "{r:?}");
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn external_write_makes_compare_and_set_fail() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    let s = ResourceType::Scenario;
+    let r = change(&mut client, s, "sc", "", "idle", "ApiServer").await;
+    assert_eq!(code(&r), ErrorCode::Success);
+    // Another writer moves the scenario behind the daemon's back.
+    let mut other = etcd.client().await;
+    other
+        .put("/scenario/sc/state", "SCENARIO_STATE_WAITING", None)
+        .await
+        .expect("put");
+    let r = change(&mut client, s, "sc", "idle", "waiting", "FilterGateway").await;
+    assert_eq!(code(&r), ErrorCode::PreconditionFailed, "{r:?}");
+    assert!(
+        r.error_details.contains("SCENARIO_STATE_WAITING"),
+        "{}",
+        r.error_details
+    );
+    let r = change(
+        &mut client,
+        s,
+        "sc",
+        "waiting",
+        "satisfied",
+        "FilterGateway",
+    )
+    .await;
+    assert_eq!(code(&r), ErrorCode::Success, "{r:?}");
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn package_learnt_after_start_is_evaluated() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    report(&mut client, "n1", vec![running("nav_a"), dead("nav_b")]).await;
+    assert_eq!(
+        etcd.value("/model/nav/state").await.as_deref(),
+        Some("MODEL_STATE_DEAD")
+    );
+    assert_eq!(etcd.value("/package/navigation/state").await, None);
+    // Another tool (the ApiServer) stores the artifacts directly in etcd.
+    let mut other = etcd.client().await;
+    other
+        .put(
+            "Package/navigation",
+            "kind: Package\nmetadata:\n  name: navigation\nspec:\n  models:\n    - name: nav\n      node: n1\n",
+            None,
+        )
+        .await
+        .expect("put");
+    other
+        .put(
+            "Scenario/navigation",
+            "kind: Scenario\nmetadata:\n  name: navigation\nspec:\n  target: navigation\n",
+            None,
+        )
+        .await
+        .expect("put");
+    eventually(Duration::from_secs(10), "package state written", || async {
+        (etcd.value("/package/navigation/state").await.as_deref() == Some("PACKAGE_STATE_ERROR"))
+            .then_some(())
+    })
+    .await;
+    let calls = ac.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn restart_loads_state_and_rewrites_nothing() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    apply(&mut client, HELLOWORLD).await;
+    let containers = || vec![running("helloworld_a"), running("helloworld_b")];
+    report(&mut client, "HPC", containers()).await;
+    let r = change(
+        &mut client,
+        ResourceType::Scenario,
+        "helloworld",
+        "",
+        "idle",
+        "ApiServer",
+    )
+    .await;
+    assert_eq!(code(&r), ErrorCode::Success);
+    daemon.stop().await;
+    let before = etcd.dump().await;
+
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    let resp = report(&mut client, "HPC", containers()).await;
+    assert!(resp.contains("0 written"), "{resp}");
+    assert_eq!(
+        etcd.dump().await,
+        before,
+        "the first report after a restart rewrote keys"
+    );
+    // The scenario state was loaded: compare-and-set works against it.
+    let r = change(
+        &mut client,
+        ResourceType::Scenario,
+        "helloworld",
+        "idle",
+        "waiting",
+        "FilterGateway",
+    )
+    .await;
+    assert_eq!(code(&r), ErrorCode::Success, "{r:?}");
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn large_report_is_split_at_the_transaction_limit() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let mut cfg = config(
+        StoreConfig::Etcd {
+            endpoints: vec![etcd.url()],
+        },
+        &ac.url(),
+    );
+    cfg.engine.max_txn_ops = 4;
+    let daemon = Daemon::start(cfg).await;
+    let mut client = daemon.client().await;
+    let containers: Vec<_> = (0..30)
+        .map(|i| running(&format!("m{}_c{i}", i % 3)))
+        .collect();
+    let resp = report(&mut client, "n1", containers).await;
+    assert!(resp.contains("30 written"), "{resp}");
+    let keys = etcd.dump().await;
+    assert_eq!(
+        keys.iter()
+            .filter(|(k, _, _)| k.starts_with("/container/"))
+            .count(),
+        30
+    );
+    assert_eq!(
+        keys.iter()
+            .filter(|(k, _, _)| k.starts_with("/model/"))
+            .count(),
+        3
+    );
+    // A node list that drops containers deletes their keys.
+    let resp = report(&mut client, "n1", vec![running("m0_c0")]).await;
+    assert!(resp.contains("29 removed"), "{resp}");
+    let keys = etcd.dump().await;
+    assert_eq!(
+        keys.iter()
+            .filter(|(k, _, _)| k.starts_with("/container/"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        etcd.value("/model/m1/state").await.as_deref(),
+        Some("MODEL_STATE_CREATED")
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn etcd_outage_refuses_requests_then_recovers_without_losing_acknowledged_writes() {
+    let mut etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(
+        tonic::transport::Endpoint::from_shared(daemon.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    let check = tonic_health::pb::HealthCheckRequest {
+        service: "statemanager.StateManagerConnection".into(),
+    };
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    let not_serving = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+    eventually(Duration::from_secs(5), "health serving after start", || {
+        let mut health = health.clone();
+        let check = check.clone();
+        async move { (health.check(check).await.ok()?.into_inner().status == serving).then_some(()) }
+    })
+    .await;
+
+    report(&mut client, "n1", vec![running("m_a")]).await;
+    let r = change(
+        &mut client,
+        ResourceType::Scenario,
+        "s",
+        "",
+        "idle",
+        "ApiServer",
+    )
+    .await;
+    assert_eq!(code(&r), ErrorCode::Success);
+
+    etcd.kill();
+    let e = client
+        .send_changed_container_list(list("n1", vec![dead("m_a")]))
+        .await
+        .expect_err("refused while etcd is down");
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    let r = change(
+        &mut client,
+        ResourceType::Scenario,
+        "s",
+        "idle",
+        "waiting",
+        "FilterGateway",
+    )
+    .await;
+    assert_eq!(code(&r), ErrorCode::ResourceUnavailable, "{r:?}");
+    assert!(!r.error_details.is_empty());
+    assert_eq!(
+        health
+            .check(check.clone())
+            .await
+            .expect("health")
+            .into_inner()
+            .status,
+        not_serving
+    );
+
+    etcd.restart().await;
+    eventually(
+        Duration::from_secs(15),
+        "daemon accepts reports again",
+        || {
+            let mut client = client.clone();
+            async move {
+                client
+                    .send_changed_container_list(list("n1", vec![dead("m_a")]))
+                    .await
+                    .ok()
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        etcd.value("/container/m_a/state").await.as_deref(),
+        Some("dead")
+    );
+    assert_eq!(
+        etcd.value("/model/m/state").await.as_deref(),
+        Some("MODEL_STATE_DEAD")
+    );
+    assert_eq!(
+        etcd.value("/scenario/s/state").await.as_deref(),
+        Some("SCENARIO_STATE_IDLE")
+    );
+    eventually(Duration::from_secs(5), "health back to serving", || {
+        let mut health = health.clone();
+        let check = check.clone();
+        async move { (health.check(check).await.ok()?.into_inner().status == serving).then_some(()) }
+    })
+    .await;
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn reconcile_retries_while_in_error_and_stops_when_it_leaves() {
+    let etcd = Etcd::start().await;
+    let mut ac = ActionController::unstarted();
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    apply(&mut client, HELLOWORLD).await;
+    // ActionController down: requests are still answered at once.
+    report(&mut client, "HPC", vec![dead("helloworld_a")]).await;
+    assert_eq!(
+        etcd.value("/package/helloworld/state").await.as_deref(),
+        Some("PACKAGE_STATE_ERROR")
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    ac.run().await;
+    let calls = ac.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(calls.len(), 1, "retried until delivered once: {calls:?}");
+
+    // A package that leaves error before the ActionController is back gets nothing.
+    let etcd2 = Etcd::start().await;
+    let mut ac2 = ActionController::unstarted();
+    let (daemon2, mut client2) = start(&etcd2, &ac2).await;
+    apply(&mut client2, HELLOWORLD).await;
+    report(&mut client2, "HPC", vec![dead("helloworld_a")]).await;
+    report(&mut client2, "HPC", vec![running("helloworld_a")]).await;
+    assert_eq!(
+        etcd2.value("/package/helloworld/state").await.as_deref(),
+        Some("PACKAGE_STATE_RUNNING")
+    );
+    ac2.run().await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(ac2.calls().is_empty(), "{:?}", ac2.calls());
+    daemon.stop().await;
+    daemon2.stop().await;
+}
+
+#[tokio::test]
+async fn queries_and_offloading() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    apply(&mut client, HELLOWORLD).await;
+    report(
+        &mut client,
+        "HPC",
+        vec![running("helloworld_a"), running("other_b")],
+    )
+    .await;
+    let got = client
+        .get_resource_state(GetResourceStateRequest {
+            resource_type: ResourceType::Model as i32,
+            resource_name: "helloworld".into(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(got.state, "MODEL_STATE_RUNNING");
+    let e = client
+        .get_resource_state(GetResourceStateRequest {
+            resource_type: ResourceType::Package as i32,
+            resource_name: "nope".into(),
+        })
+        .await
+        .expect_err("absent");
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    let listed = client
+        .list_resource_states(ListResourceStatesRequest {
+            resource_type: ResourceType::Model as i32,
+            state: "running".into(),
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    let names: Vec<_> = listed
+        .entries
+        .iter()
+        .map(|e| e.resource_name.as_str())
+        .collect();
+    assert_eq!(names, ["helloworld", "other"]);
+    let off = client
+        .trigger_offloading(OffloadingRequest {
+            scenario_name: "helloworld".into(),
+            package_name: "helloworld".into(),
+            model_name: "helloworld".into(),
+            source_node: "HPC".into(),
+            target_node: "ZONE".into(),
+            policy_name: "p".into(),
+            reason: "test".into(),
+        })
+        .await
+        .expect("offload")
+        .into_inner();
+    assert!(off.accepted, "{off:?}");
+    daemon.stop().await;
+}
