@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .btree_map(".")
         .file_descriptor_set_path(out.join("statemanager_descriptor.bin"))
-        .compile_protos(&files, &[proto.clone()])?;
+        .compile_protos(&files, std::slice::from_ref(&proto))?;
     println!("cargo:rerun-if-changed={}", proto.display());
     Ok(())
 }

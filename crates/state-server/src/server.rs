@@ -88,7 +88,7 @@ pub enum ServeError {
 pub async fn open_store(cfg: &Config) -> Result<AnyStore, StoreError> {
     Ok(match &cfg.store {
         StoreConfig::Etcd { endpoints } => {
-            AnyStore::Etcd(EtcdStore::connect(endpoints, cfg.store_timeout).await?)
+            AnyStore::Etcd(Box::new(EtcdStore::connect(endpoints, cfg.store_timeout).await?))
         }
         StoreConfig::Embedded { data_dir } => AnyStore::Embedded(EmbeddedStore::open(data_dir)?),
     })

@@ -344,10 +344,8 @@ impl<S: Store> Engine<S> {
     }
 
     async fn housekeeping(&mut self) {
-        if self.healthy == Some(false) {
-            if self.store.ping().await.is_ok() {
-                self.set_healthy(true).await;
-            }
+        if self.healthy == Some(false) && self.store.ping().await.is_ok() {
+            self.set_healthy(true).await;
         }
         if !self.deferred.is_empty() && self.healthy != Some(false) {
             let events = std::mem::take(&mut self.deferred);

@@ -81,10 +81,10 @@ impl<S: Store> Engine<S> {
             match self.store.get(&key).await? {
                 Some(kv) => {
                     self.revisions.insert(key.clone(), kv.mod_revision);
-                    if let Some(parsed) = StateKey::parse(&key) {
-                        if let Err(e) = self.fleet.load(&parsed, &kv.value) {
-                            tracing::warn!(key = %key, error = %e, "unreadable state written by another writer");
-                        }
+                    if let Some(Err(e)) =
+                        StateKey::parse(&key).map(|parsed| self.fleet.load(&parsed, &kv.value))
+                    {
+                        tracing::warn!(key = %key, error = %e, "unreadable state written by another writer");
                     }
                 }
                 None => {

@@ -127,8 +127,8 @@ pub trait Store: Send + Sync + 'static {
 /// Either store, chosen at start-up.
 #[derive(Debug)]
 pub enum AnyStore {
-    /// etcd
-    Etcd(etcd::EtcdStore),
+    /// etcd (boxed: its client is large)
+    Etcd(Box<etcd::EtcdStore>),
     /// the embedded database
     Embedded(embedded::EmbeddedStore),
 }

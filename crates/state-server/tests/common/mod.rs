@@ -101,12 +101,11 @@ impl Etcd {
         self.child = Some(child);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(mut c) = etcd_client::Client::connect([client.as_str()], None).await {
-                if let Ok(Ok(_)) =
+            if let Ok(mut c) = etcd_client::Client::connect([client.as_str()], None).await
+                && let Ok(Ok(_)) =
                     tokio::time::timeout(Duration::from_secs(1), c.get("health-probe", None)).await
-                {
-                    return;
-                }
+            {
+                return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
