@@ -87,9 +87,9 @@ pub enum ServeError {
 /// Opens the configured store.
 pub async fn open_store(cfg: &Config) -> Result<AnyStore, StoreError> {
     Ok(match &cfg.store {
-        StoreConfig::Etcd { endpoints } => {
-            AnyStore::Etcd(Box::new(EtcdStore::connect(endpoints, cfg.store_timeout).await?))
-        }
+        StoreConfig::Etcd { endpoints } => AnyStore::Etcd(Box::new(
+            EtcdStore::connect(endpoints, cfg.store_timeout).await?,
+        )),
         StoreConfig::Embedded { data_dir } => AnyStore::Embedded(EmbeddedStore::open(data_dir)?),
     })
 }
