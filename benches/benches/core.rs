@@ -57,19 +57,19 @@ fn parse(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("parse");
     let mut i = 0;
-    g.bench_function("container_state/ours", |b| {
+    g.bench_function(BenchmarkId::new("container_state", "ours"), |b| {
         b.iter(|| {
             i = (i + 1) % btrees.len();
             container_state(black_box(&btrees[i])).state
         })
     });
-    g.bench_function("container_state/reference", |b| {
+    g.bench_function(BenchmarkId::new("container_state", "reference"), |b| {
         b.iter(|| {
             i = (i + 1) % hashes.len();
             reference::container_state(black_box(&hashes[i]))
         })
     });
-    g.bench_function("classify/ours", |b| {
+    g.bench_function(BenchmarkId::new("classify", "ours"), |b| {
         b.iter(|| {
             i = (i + 1) % btrees.len();
             let raw = RawContainer {
@@ -82,7 +82,7 @@ fn parse(c: &mut Criterion) {
             raw.classify(&limits)
         })
     });
-    g.bench_function("classify/reference", |b| {
+    g.bench_function(BenchmarkId::new("classify", "reference"), |b| {
         b.iter(|| {
             i = (i + 1) % hashes.len();
             reference::classify(black_box(&names[i]), black_box(&hashes[i]))
@@ -148,6 +148,8 @@ fn package_eval(c: &mut Criterion) {
 
 fn cascade(c: &mut Criterion) {
     let mut g = c.benchmark_group("cascade");
+    // From scratch at 100,000 containers takes milliseconds per event: fewer, longer samples.
+    g.sample_size(20);
     for &total in FLEETS {
         let shape = Shape::with_containers(total);
         let lists: Vec<NodeList> = shape.die_and_recover(EVENT_PAIRS);
