@@ -5,8 +5,10 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod browser;
 mod provision;
 mod run;
+mod serve;
 mod test;
 mod util;
 mod web;

@@ -35,7 +35,6 @@ pub fn wasm_target() -> Result<()> {
 }
 
 /// The `wasm-bindgen` version pinned (with `=`) in `crates/state-wasm/Cargo.toml`.
-#[allow(dead_code, reason = "used once the explorer tests land")]
 pub fn pinned_wasm_bindgen() -> Result<String> {
     let path = root().join("crates/state-wasm/Cargo.toml");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path:?}"))?;
@@ -48,7 +47,6 @@ pub fn pinned_wasm_bindgen() -> Result<String> {
 }
 
 /// Ensures `wasm-bindgen` (and its test runner) at the pinned version is on PATH.
-#[allow(dead_code, reason = "used once the explorer tests land")]
 pub fn wasm_bindgen_cli() -> Result<()> {
     let want = pinned_wasm_bindgen()?;
     let have = output("wasm-bindgen", &["--version"]).unwrap_or_default();
@@ -119,7 +117,6 @@ pub fn etcd() -> Result<PathBuf> {
 }
 
 /// Paths of Chromium and ChromeDriver, installing Debian's packages if missing.
-#[allow(dead_code, reason = "used once the explorer tests land")]
 pub fn chromium() -> Result<(PathBuf, PathBuf)> {
     let find = || {
         Some((

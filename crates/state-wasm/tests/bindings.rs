@@ -146,6 +146,8 @@ struct Step {
     set_package: Option<SetState>,
     put_package: Option<PutPackage>,
     remove_package: Option<String>,
+    put_scenario: Option<PutScenario>,
+    remove_scenario: Option<String>,
     #[serde(default)]
     expect: Expect,
 }
@@ -179,6 +181,12 @@ struct SetState {
 struct PutPackage {
     package: String,
     models: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct PutScenario {
+    scenario: String,
+    target: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -219,6 +227,10 @@ fn run_step(fleet: &mut Fleet, step: &Step) -> Value {
         fleet.put_package(&p.package, p.models.clone())
     } else if let Some(p) = &step.remove_package {
         fleet.remove_package(p)
+    } else if let Some(s) = &step.put_scenario {
+        fleet.put_scenario(&s.scenario, s.target.clone())
+    } else if let Some(s) = &step.remove_scenario {
+        fleet.remove_scenario(s)
     } else {
         panic!("step has no event")
     };
