@@ -11,6 +11,9 @@ use alloc::{collections::BTreeSet, vec::Vec};
 
 use hashbrown::{HashMap, HashSet, hash_map::Entry};
 
+mod undo;
+pub use undo::Undo;
+
 use crate::{
     ContainerState, ModelState, PackageState, ScenarioState,
     container::ReportedContainer,
@@ -181,7 +184,7 @@ pub struct ContainerEntry {
     pub package: Option<PackageName>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct ModelEntry {
     state: ModelState,
     containers: Counts<ContainerState>,
@@ -190,7 +193,7 @@ struct ModelEntry {
     links: HashMap<PackageName, u32>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct PackageEntry {
     state: Option<PackageState>,
     models: Counts<ModelState>,
@@ -199,7 +202,7 @@ struct PackageEntry {
     artifact: Option<Vec<ModelName>>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct ScenarioEntry {
     state: Option<ScenarioState>,
     target: Option<PackageName>,
@@ -223,7 +226,7 @@ enum Op {
 }
 
 /// Topology and current states of the whole fleet.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Fleet {
     nodes: HashMap<NodeName, HashMap<ContainerName, ContainerEntry>>,
     /// Which node holds each reported container.
@@ -359,6 +362,24 @@ impl Fleet {
             self.apply(op);
         }
         Ok(())
+    }
+
+    /// Like [`Fleet::commit`], but also returns what it takes to put the fleet back with
+    /// [`Fleet::undo`]: for callers that apply several plans before storing them together.
+    pub fn commit_undoable(&mut self, plan: Plan) -> Result<Undo, StalePlan> {
+        if plan.generation != self.generation {
+            return Err(StalePlan {
+                planned: plan.generation,
+                current: self.generation,
+            });
+        }
+        let mut undo = Undo::new(self.generation);
+        self.generation += 1;
+        for op in plan.ops {
+            undo.record(self, &op);
+            self.apply(op);
+        }
+        Ok(undo)
     }
 
     /// Plans and commits in one step, for callers with nothing to store (tests, the explorer).
