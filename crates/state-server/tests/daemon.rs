@@ -946,3 +946,58 @@ async fn reflection_lists_the_services() {
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_reports_are_all_stored_in_at_most_one_write_each() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, client) = start(&etcd, &ac).await;
+    let txn = "grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Txn\"";
+    let before = etcd.metric(txn).await;
+    let nodes = 32;
+    let mut tasks = Vec::new();
+    for n in 0..nodes {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let containers = (0..3)
+                .map(|c| {
+                    if c == 0 && n % 4 == 0 {
+                        dead(&format!("m{n}_c{c}"))
+                    } else {
+                        running(&format!("m{n}_c{c}"))
+                    }
+                })
+                .collect();
+            report(&mut client, &format!("node{n}"), containers).await
+        }));
+    }
+    for t in tasks {
+        let resp = t.await.expect("task");
+        assert!(resp.contains("3 containers stored"), "{resp}");
+    }
+    let txns = etcd.metric(txn).await - before;
+    assert!(
+        txns >= 1.0 && txns <= f64::from(nodes),
+        "{txns} transactions for {nodes} reports"
+    );
+    let keys = etcd.dump().await;
+    assert_eq!(
+        keys.iter()
+            .filter(|(k, _, _)| k.starts_with("/container/"))
+            .count(),
+        96
+    );
+    for n in 0..nodes {
+        let want = if n % 4 == 0 {
+            "MODEL_STATE_DEAD"
+        } else {
+            "MODEL_STATE_RUNNING"
+        };
+        assert_eq!(
+            etcd.value(&format!("/model/m{n}/state")).await.as_deref(),
+            Some(want),
+            "m{n}"
+        );
+    }
+    daemon.stop().await;
+}

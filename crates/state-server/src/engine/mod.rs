@@ -6,6 +6,7 @@
 //! decided in the order they arrive.
 
 mod artifacts;
+mod batch;
 mod write;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -305,6 +306,25 @@ impl<S: Store> Engine<S> {
         loop {
             tokio::select! {
                 c = commands.recv() => match c {
+                    Some(c @ Command::Report { .. }) => {
+                        // Reports waiting behind this one are stored together.
+                        let mut reports = vec![c];
+                        let mut next = None;
+                        while reports.len() < batch::MAX_BATCH {
+                            match commands.try_recv() {
+                                Ok(c @ Command::Report { .. }) => reports.push(c),
+                                Ok(other) => {
+                                    next = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.reports(reports).await;
+                        if let Some(c) = next {
+                            self.handle(c).await;
+                        }
+                    }
                     Some(c) => self.handle(c).await,
                     None => return,
                 },
@@ -562,6 +582,17 @@ impl<S: Store> Engine<S> {
     /// Applies a stored plan: logs, reconcile messages, then the fleet. Returns the plan's
     /// public part.
     async fn apply_plan(&mut self, mut plan: Plan, origin: Origin<'_>) -> Plan {
+        self.effects(&plan, origin);
+        let public = plan.take_changes();
+        if let Err(e) = self.fleet.commit(plan) {
+            // Cannot happen: the engine is the fleet's only user and plans right before.
+            tracing::error!(error = %e, "plan could not be applied");
+        }
+        public
+    }
+
+    /// What follows a stored plan: a log line per state change, and reconcile messages.
+    fn effects(&self, plan: &Plan, origin: Origin<'_>) {
         for u in &plan.models {
             tracing::info!(
                 model = %u.name,
@@ -620,12 +651,6 @@ impl<S: Store> Engine<S> {
                 "containers that belong to no model"
             );
         }
-        let public = plan.take_changes();
-        if let Err(e) = self.fleet.commit(plan) {
-            // Cannot happen: the engine is the fleet's only user and plans right before.
-            tracing::error!(error = %e, "plan could not be applied");
-        }
-        public
     }
 }
 

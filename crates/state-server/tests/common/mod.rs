@@ -158,6 +158,24 @@ impl Etcd {
             .collect()
     }
 
+    /// A counter from etcd's Prometheus metrics: the sum of every series whose line starts
+    /// with `prefix` (metric name and the first labels).
+    pub async fn metric(&self, prefix: &str) -> f64 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.client_port))
+            .await
+            .expect("metrics connect");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("metrics request");
+        let mut body = String::new();
+        s.read_to_string(&mut body).await.expect("metrics body");
+        body.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// One key's value.
     pub async fn value(&self, key: &str) -> Option<String> {
         let mut c = self.client().await;
