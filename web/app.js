@@ -56,7 +56,7 @@ function show(doc, { incremental = false, fresh = false, quiet = false, entry = 
   lastPlan = quiet ? null : plan;
   renderNotice(plan, quiet);
   renderInspector();
-  renderNodes();
+  if (!incremental) renderNodes(); // field edits change no node's container list
   renderScenarios();
   renderLog();
   scheduleHash();
@@ -117,13 +117,14 @@ function status(text, bad = false) {
 }
 
 function renderNotice(plan, quiet) {
+  // The bar keeps its size whatever it says, so updating it never moves the topology.
   const n = $('notice');
-  if (quiet || (!plan.reconciles.length && !plan.models.size && !plan.packages.size && !plan.skipped.length)) {
-    n.hidden = true;
+  if (quiet || (!plan.reconciles.length && !plan.models.size && !plan.packages.size && !plan.skipped.length && !plan.containers.size)) {
+    n.className = 'notice idle';
+    n.textContent = 'What a change cascades to, and any Reconcile request it triggers, shows here.';
     return;
   }
-  n.hidden = false;
-  n.classList.toggle('ok', plan.reconciles.length === 0);
+  n.className = plan.reconciles.length ? 'notice' : 'notice ok';
   const lines = [];
   for (const r of plan.reconciles) {
     const req = r.request;
@@ -133,6 +134,10 @@ function renderNotice(plan, quiet) {
   }
   const s = summary({ ...plan, reconciles: [] });
   if (s) lines.push(`<div>Cascade: ${esc(s)}</div>`);
+  else if (plan.containers.size) {
+    const c = [...plan.containers].slice(0, 4).map(([n, st]) => `${n} → ${st}`).join(', ');
+    lines.push(`<div>Containers: ${esc(c)}; no model or package changed state.</div>`);
+  }
   n.innerHTML = lines.join('');
 }
 
@@ -304,7 +309,8 @@ function stepScenario(to, owners) {
 
 function time(ms) {
   const d = new Date(ms);
-  return `${d.toLocaleTimeString('en-GB', { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+  const two = (n) => String(n).padStart(2, '0');
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
 }
 
 function renderLog() {

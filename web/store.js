@@ -132,8 +132,22 @@ export function reduce(doc, action, core) {
       const count = Object.values(d.nodes).reduce((n, l) => n + Object.keys(l).length, 0);
       return [d, `generated ${Object.keys(d.packages).length} packages, ${count} containers`];
     }
-    case 'load':
-      return [normalise(action.doc), 'loaded an explorer JSON document'];
+    case 'load': {
+      const d = normalise(action.doc);
+      for (const [p, { models }] of Object.entries(d.packages)) {
+        check('package', p);
+        for (const m of models) check('model', m);
+      }
+      for (const [s, { target }] of Object.entries(d.scenarios)) {
+        check('scenario', s);
+        if (target) check('package', target);
+      }
+      for (const [n, list] of Object.entries(d.nodes)) {
+        check('node', n);
+        for (const c of Object.keys(list)) check('container', c);
+      }
+      return [d, 'loaded an explorer JSON document'];
+    }
     case 'import-yaml':
       return importYaml(doc, action, core);
     case 'set-fields': {

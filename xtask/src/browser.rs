@@ -284,6 +284,10 @@ pub fn end_to_end(
         "reconcile notice: {notice:?}"
     );
     info("helloworld imported; its only container dead -> Error, Reconcile shown");
+    wd.js(
+        "document.querySelector('[data-pick=package][data-name=helloworld]').click(); return true;",
+    )?;
+    wd.screenshot(&target.join("explorer.png"))?;
 
     // An invalid scenario step is refused and explained by the transition table.
     let explained = wd.js("const sel = document.getElementById('scenario-select');
@@ -340,10 +344,6 @@ pub fn end_to_end(
         "shared URL ({} characters) reloads the same view",
         shared.len()
     ));
-    wd.js(
-        "document.querySelector('[data-pick=package][data-name=helloworld]').click(); return true;",
-    )?;
-    wd.screenshot(&target.join("explorer.png"))?;
 
     // Large fleet: 100 packages x 10 models x 10 containers. Click-to-view times are recorded,
     // not asserted.
