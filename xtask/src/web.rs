@@ -29,12 +29,13 @@ pub fn build() -> Result<u64> {
         "build",
         "-p",
         "state-wasm",
-        "--release",
+        "--profile",
+        "wasm-release",
         "--target",
         "wasm32-unknown-unknown",
         "--locked",
     ]))?;
-    let input = target_dir().join("wasm32-unknown-unknown/release/state_wasm.wasm");
+    let input = target_dir().join("wasm32-unknown-unknown/wasm-release/state_wasm.wasm");
     let out = root().join("web/pkg");
     let mut bindgen = std::process::Command::new("wasm-bindgen");
     bindgen
@@ -43,6 +44,7 @@ pub fn build() -> Result<u64> {
             "web",
             "--no-typescript",
             "--remove-producers-section",
+            "--remove-name-section",
         ])
         .arg("--out-dir")
         .arg(&out)
