@@ -482,6 +482,7 @@ window.__explorer = {
   get cursor() { return hist.cursor; },
   get steps() { return hist.entries.length; },
   get lastPlan() { return lastPlan; },
+  get doc() { return shown; },
   signature: () => topology.signature(),
   state: (kind, name) => document.querySelector(`[data-kind="${kind}"][data-name="${CSS.escape(name)}"]`)?.dataset.state ?? null,
 };
