@@ -5,8 +5,7 @@ use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 use state_core::container::Limits;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Endpoint, Server};
+use tonic::transport::{Endpoint, Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
 
 use crate::{
@@ -146,7 +145,11 @@ pub async fn serve(
             StateManagerConnectionServer::new(service)
                 .max_decoding_message_size(cfg.max_message_bytes),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        // Without TCP_NODELAY, small answers wait for delayed ACKs (about 40 ms each).
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await;
     // The service (and with it every engine handle) is gone: the engine ends once idle.
     let _ = tokio::time::timeout(Duration::from_secs(5), engine_task).await;

@@ -1,0 +1,299 @@
+//! The end-to-end load run, started by `cargo xtask bench` against a running daemon and the
+//! etcd behind it. Simulated node agents send container lists over gRPC; a baseline in the same
+//! run does raw single-key etcd puts with the same client library, sequential and concurrent.
+//! Every loop is bounded by a count and stops by itself. Prints one JSON object on stdout.
+#![allow(clippy::print_stdout)]
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use state_server::pb::{
+    monitoringserver::{ContainerInfo, ContainerList},
+    statemanager::{
+        ApplyArtifactsRequest, state_manager_connection_client::StateManagerConnectionClient,
+    },
+};
+use tonic::transport::Channel;
+
+const USAGE: &str =
+    "usage: loadgen --daemon URL --etcd URL --clients N --reports N [--daemon-pid PID]";
+
+struct Args {
+    daemon: String,
+    etcd: String,
+    clients: usize,
+    reports: usize,
+    daemon_pid: Option<u32>,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        daemon: String::new(),
+        etcd: String::new(),
+        clients: 16,
+        reports: 200,
+        daemon_pid: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--daemon" => a.daemon = value,
+            "--etcd" => a.etcd = value,
+            "--clients" => a.clients = value.parse()?,
+            "--reports" => a.reports = value.parse()?,
+            "--daemon-pid" => a.daemon_pid = Some(value.parse()?),
+            other => bail!("unknown option {other}\n{USAGE}"),
+        }
+    }
+    if a.daemon.is_empty() || a.etcd.is_empty() {
+        bail!("{USAGE}");
+    }
+    Ok(a)
+}
+
+/// Latencies of one phase, and its wall time.
+struct Phase {
+    latencies: Vec<Duration>,
+    wall: Duration,
+    /// Container state writes the daemon reported (0 for the baseline).
+    container_writes: u64,
+    /// etcd write round trips (Txn, Put, DeleteRange) during the phase.
+    etcd_writes: f64,
+}
+
+impl Phase {
+    fn json(&self) -> String {
+        let mut l = self.latencies.clone();
+        l.sort();
+        let q = |p: f64| {
+            let i = ((l.len() as f64 - 1.0) * p).round() as usize;
+            l.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        };
+        let secs = self.wall.as_secs_f64().max(1e-9);
+        format!(
+            "{{\"ops\":{},\"per_s\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"container_changes_per_s\":{:.1},\"etcd_writes_per_op\":{:.3}}}",
+            l.len(),
+            l.len() as f64 / secs,
+            q(0.5),
+            q(0.99),
+            self.container_writes as f64 / secs,
+            self.etcd_writes / l.len().max(1) as f64
+        )
+    }
+}
+
+/// Sum of etcd's `grpc_server_handled_total` for the KV write methods.
+async fn etcd_writes(etcd: &str) -> Result<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = etcd.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(host).await?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).await?;
+    Ok(body
+        .lines()
+        .filter(|l| l.starts_with("grpc_server_handled_total{"))
+        .filter(|l| l.contains("grpc_service=\"etcdserverpb.KV\""))
+        .filter(|l| {
+            ["\"Txn\"", "\"Put\"", "\"DeleteRange\""]
+                .iter()
+                .any(|m| l.contains(&format!("grpc_method={m}")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+async fn raw_puts(etcd: &str, clients: usize, per_client: usize) -> Result<Phase> {
+    let before = etcd_writes(etcd).await?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let mut client = etcd_client::Client::connect([etcd], None).await?;
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(per_client);
+            for i in 0..per_client {
+                let t = Instant::now();
+                client
+                    .put(
+                        format!("/bench/raw/c{c}_{}", i % 10),
+                        if i % 2 == 0 { "dead" } else { "running" },
+                        None,
+                    )
+                    .await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, etcd_client::Error>(lat)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let wall = started.elapsed();
+    Ok(Phase {
+        latencies,
+        wall,
+        container_writes: 0,
+        etcd_writes: etcd_writes(etcd).await? - before,
+    })
+}
+
+fn container(name: String, dead: bool) -> ContainerInfo {
+    let state: BTreeMap<String, String> = if dead {
+        [("Status", "exited"), ("ExitCode", "1")]
+    } else {
+        [("Status", "running"), ("Running", "true")]
+    }
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    ContainerInfo {
+        id: format!("id-{name}"),
+        names: vec![format!("/{name}")],
+        image: "bench".into(),
+        state,
+        ..ContainerInfo::default()
+    }
+}
+
+/// Node `n`'s list at report `i`: ten containers over two models; each report flips one
+/// container between running and dead (the `i % 10`-th), so every report changes one
+/// container, and often its model and package.
+fn node_list(n: usize, i: usize) -> ContainerList {
+    ContainerList {
+        node_name: format!("node{n}"),
+        containers: (0..10)
+            .map(|k| {
+                let model = if k < 5 { "a" } else { "b" };
+                // How often container k was flipped in reports 1..=i.
+                let flips = if k == 0 {
+                    i / 10
+                } else if i >= k {
+                    (i - k) / 10 + 1
+                } else {
+                    0
+                };
+                container(format!("m{n}{model}_c{k}"), flips % 2 == 1)
+            })
+            .collect(),
+    }
+}
+
+fn written(resp: &str) -> u64 {
+    // "node n: 10 containers stored (1 written, ..."
+    resp.split('(')
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn reports(
+    client: &StateManagerConnectionClient<Channel>,
+    etcd: &str,
+    nodes: std::ops::Range<usize>,
+    per_node: usize,
+) -> Result<Phase> {
+    let before = etcd_writes(etcd).await?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for n in nodes {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(per_node);
+            let mut writes = 0;
+            // Report 0 set the starting list during set-up; each later one changes it.
+            for i in 1..=per_node {
+                let t = Instant::now();
+                let resp = client.send_changed_container_list(node_list(n, i)).await?;
+                lat.push(t.elapsed());
+                writes += written(&resp.into_inner().resp);
+            }
+            Ok::<_, tonic::Status>((lat, writes))
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut container_writes = 0;
+    for t in tasks {
+        let (lat, w) = t.await??;
+        latencies.extend(lat);
+        container_writes += w;
+    }
+    let wall = started.elapsed();
+    Ok(Phase {
+        latencies,
+        wall,
+        container_writes,
+        etcd_writes: etcd_writes(etcd).await? - before,
+    })
+}
+
+fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let a = args()?;
+    let client = StateManagerConnectionClient::connect(a.daemon.clone())
+        .await
+        .with_context(|| format!("cannot reach the daemon at {}", a.daemon))?;
+    // Topology: one package of two models per node, then each node's first list.
+    let mut yaml = String::new();
+    for n in 0..a.clients {
+        yaml.push_str(&format!(
+            "kind: Package\nmetadata:\n  name: pkg{n}\nspec:\n  models:\n    - name: m{n}a\n    - name: m{n}b\n---\n"
+        ));
+    }
+    let applied = client
+        .clone()
+        .apply_artifacts(ApplyArtifactsRequest { yaml })
+        .await?
+        .into_inner();
+    if !applied.errors.is_empty() {
+        bail!("topology not applied: {:?}", applied.errors);
+    }
+    for n in 0..a.clients {
+        client
+            .clone()
+            .send_changed_container_list(node_list(n, 0))
+            .await?;
+    }
+
+    eprintln!("loadgen: raw etcd puts, 1 client x {}", a.reports);
+    let raw_seq = raw_puts(&a.etcd, 1, a.reports).await?;
+    eprintln!(
+        "loadgen: raw etcd puts, {} clients x {}",
+        a.clients, a.reports
+    );
+    let raw_conc = raw_puts(&a.etcd, a.clients, a.reports).await?;
+    eprintln!("loadgen: reports, 1 node agent x {}", a.reports);
+    let ours_seq = reports(&client, &a.etcd, 0..1, a.reports).await?;
+    eprintln!(
+        "loadgen: reports, {} node agents x {}",
+        a.clients, a.reports
+    );
+    let ours_conc = reports(&client, &a.etcd, 0..a.clients, a.reports).await?;
+    let rss = a.daemon_pid.and_then(peak_rss_bytes);
+    println!(
+        "{{\"clients\":{},\"reports_per_client\":{},\"raw_sequential\":{},\"raw_concurrent\":{},\"ours_sequential\":{},\"ours_concurrent\":{},\"daemon_peak_rss_bytes\":{}}}",
+        a.clients,
+        a.reports,
+        raw_seq.json(),
+        raw_conc.json(),
+        ours_seq.json(),
+        ours_conc.json(),
+        rss.map_or("null".to_owned(), |b| b.to_string())
+    );
+    Ok(())
+}
