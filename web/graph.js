@@ -4,17 +4,17 @@
 // can explain why it is refused.
 
 const SVG = 'http://www.w3.org/2000/svg';
-const W = 88;
+const W = 76;
 const H = 26;
 
 // Layout only; which arrows exist comes from the table.
 const POS = {
-  '': [55, 28],
-  idle: [55, 140],
-  waiting: [210, 140],
-  satisfied: [365, 140],
-  allowed: [485, 62],
-  denied: [485, 222],
+  '': [50, 28],
+  idle: [50, 140],
+  waiting: [190, 140],
+  satisfied: [370, 140],
+  allowed: [487, 62],
+  denied: [487, 222],
   completed: [300, 28],
 };
 // Arrows that would cross others bend through a control point.
