@@ -98,8 +98,11 @@ function dispatch(action) {
 function travel(cursor) {
   const c = Math.max(0, Math.min(cursor, hist.entries.length));
   if (c === hist.cursor) return;
+  // Crossing only container-field edits changes states, not the topology's shape.
+  const [lo, hi] = c < hist.cursor ? [c, hist.cursor] : [hist.cursor, c];
+  const incremental = hist.entries.slice(lo, hi).every((e) => e.action.type === 'set-fields');
   hist.cursor = c;
-  show(hist.doc);
+  show(hist.doc, { incremental });
 }
 
 function resetTo(base, actions, cursor) {
