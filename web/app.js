@@ -6,15 +6,14 @@
 // tables, scenario steps from the transition table. This file only decides what to draw.
 
 import init, * as core from './pkg/state_wasm.js';
-import { History, PRESETS, emptyDoc, encodeSession, decodeSession } from './store.js';
+import { History, emptyDoc, encodeSession, decodeSession } from './store.js';
 import { sync, summary } from './engine.js';
 import { Topology } from './topology.js';
 import { drawScenarioGraph } from './graph.js';
+import { renderInspector as drawInspector } from './inspector.js';
 
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const PODMAN_STATUS = ['', 'created', 'configured', 'initialized', 'running', 'paused', 'stopping', 'stopped', 'exited', 'removing', 'unknown', 'dead'];
-const FLAG = ['', 'true', 'false'];
 const FRESH = new Set(['demo', 'generate', 'load']);
 
 await init({ module_or_path: new URL('./pkg/state_wasm_bg.wasm', import.meta.url) });
@@ -144,124 +143,10 @@ function renderNotice(plan, quiet) {
   n.innerHTML = lines.join('');
 }
 
-function ruleTable(table, hit, caption) {
-  const rows = table.rows.map((r, i) => `<tr class="${i === hit ? 'hit' : i < hit ? 'skipped' : ''}"><td>${esc(r.when)}</td><td>${esc(r.then)}</td></tr>`).join('');
-  return `<table class="rules" data-table="${esc(table.name)}"><caption>${esc(caption)}</caption><tr><th>condition (first match wins)</th><th>${esc(table.name)}</th></tr>${rows}</table>`;
-}
-
-function counts(c) {
-  const parts = Object.entries(c).map(([s, n]) => `<span><span class="badge" data-state="${s}">${s}</span> × ${n}</span>`);
-  return `<div class="counts">${parts.join('') || '<span class="hint">none</span>'}</div>`;
-}
-
-function nodeOf(container) {
-  for (const [node, list] of Object.entries(shown.nodes)) if (container in list) return node;
-  return null;
-}
-
 function renderInspector() {
-  const box = $('inspector');
-  const { kind, name } = ui;
-  if (!kind) {
-    box.innerHTML = '<p class="hint">Click a container to set its state or edit its raw NodeAgent fields; click a model or package to see which decision-table row gave it its state.</p>';
-    return;
-  }
-  if (kind === 'container') return renderContainer(box, name);
-  if (kind === 'model') return renderModel(box, name);
-  return renderPackage(box, name);
-}
-
-function renderContainer(box, name) {
-  const node = nodeOf(name);
-  const entry = shown.nodes[node]?.[name];
-  if (!entry) return;
-  const state = fleet.containerState(name);
-  const d = core.containerState(entry.fields);
-  const model = view.containers.find((c) => c.name === name)?.model;
-  const field = (k, options) => {
-    const v = entry.fields[k] ?? '';
-    if (!options) return `<label>${k}</label><input name="${k}" value="${esc(v)}" size="8">`;
-    const opts = options.map((o) => `<option ${o === v ? 'selected' : ''} value="${o}">${o || '(absent)'}</option>`).join('');
-    return `<label>${k}</label><select name="${k}">${opts}</select>`;
-  };
-  const other = Object.entries(entry.fields).filter(([k]) => !['Status', 'ExitCode', 'Dead', 'OOMKilled'].includes(k));
-  box.innerHTML = `<h3>container ${esc(name)} <span class="badge" data-state="${state}">${state}</span></h3>
-    <div class="meta">on node <b>${esc(node)}</b> · model ${model ? `<a href="#" data-go-model="${esc(model)}">${esc(model)}</a>` : '<i>none (no membership rule matched)</i>'}</div>
-    <div class="actions">set state: ${Object.keys(PRESETS).map((s) => `<button data-preset="${s}" data-state="${s}">${s}</button>`).join('')}</div>
-    <form id="fields-form" class="fields">
-      ${field('Status', PODMAN_STATUS)}${field('ExitCode')}${field('Dead', FLAG)}${field('OOMKilled', FLAG)}
-      ${other.map(([k, v]) => `<label>${esc(k)}</label><input name="${esc(k)}" value="${esc(v)}" size="8">`).join('')}
-      <span></span><span><button class="primary">Apply raw fields</button> <button type="button" class="danger" id="remove-container">Remove container</button></span>
-    </form>
-    ${ruleTable(TABLES.container, d.row, `Why ${d.state}: the container-state table on these fields`)}`;
-  for (const b of box.querySelectorAll('[data-preset]')) {
-    b.onclick = () => dispatch({ type: 'set-fields', node, container: name, fields: PRESETS[b.dataset.preset] });
-  }
-  $('fields-form').onsubmit = (e) => {
-    e.preventDefault();
-    dispatch({ type: 'set-fields', node, container: name, fields: Object.fromEntries(new FormData(e.target)) });
-  };
-  $('remove-container').onclick = () => dispatch({ type: 'remove-container', node, name });
-  const go = box.querySelector('[data-go-model]');
-  if (go) go.onclick = (e) => { e.preventDefault(); select('model', go.dataset.goModel); };
-}
-
-function renderModel(box, name) {
-  const why = fleet.explainModel(name);
-  const containers = view.containers.filter((c) => c.model === name);
-  const inPackages = Object.entries(shown.packages).filter(([, p]) => p.models.includes(name)).map(([p]) => p);
-  const nodes = Object.keys(shown.nodes);
-  const direct = why.current !== why.state ? `<p class="explain warn">The model was set directly to ${why.current}; its containers alone would give ${why.state}.</p>` : '';
-  box.innerHTML = `<h3>model ${esc(name)} <span class="badge" data-state="${why.current}">${why.current}</span></h3>
-    <div class="meta">packages: ${inPackages.map((p) => `<a href="#" data-go-package="${esc(p)}">${esc(p)}</a>`).join(', ') || '<i>none</i>'} · ${containers.length} containers</div>
-    <div>containers by state: ${counts(why.counts)}</div>
-    ${ruleTable(TABLES.model, why.row, `Why ${why.state}: row ${why.row + 1} of the model table`)}${direct}
-    <form id="add-container-form" class="inline">
-      <input name="suffix" placeholder="container" size="8" required>
-      <select name="node">${nodes.map((n) => `<option>${esc(n)}</option>`).join('')}</select>
-      <select name="state">${Object.keys(PRESETS).map((s) => `<option>${s}</option>`).join('')}</select>
-      <button ${nodes.length ? '' : 'disabled title="add a node first"'}>+ container</button>
-    </form>
-    <div class="actions">${inPackages.map((p) => `<button class="danger" data-remove-from="${esc(p)}">remove from ${esc(p)} (with its containers)</button>`).join('')}</div>`;
-  $('add-container-form').onsubmit = (e) => {
-    e.preventDefault();
-    const f = Object.fromEntries(new FormData(e.target));
-    const action = { type: 'add-container', node: f.node, name: `${name}_${f.suffix.trim()}`, fields: PRESETS[f.state] };
-    // Pod (model) names have no underscore; if this one does, name the model explicitly.
-    if (name.includes('_')) action.annotation = { 'io.pullpiri.annotations.model': name };
-    dispatch(action);
-  };
-  for (const b of box.querySelectorAll('[data-remove-from]')) {
-    b.onclick = () => dispatch({ type: 'remove-model', package: b.dataset.removeFrom, model: name, containers: containers.map((c) => [c.node, c.name]) });
-  }
-  for (const a of box.querySelectorAll('[data-go-package]')) a.onclick = (e) => { e.preventDefault(); select('package', a.dataset.goPackage); };
-}
-
-function renderPackage(box, name) {
-  const why = fleet.explainPackage(name);
-  const p = view.packages.find((x) => x.name === name);
-  const scenario = p?.scenario;
-  const reconcile = why.current === 'error'
-    ? `<div class="notice" data-reconcile="${esc(name)}">In Error: the StateManager sends (and retries with backoff while the package stays in Error) <code>Reconcile(ReconcileRequest { scenario_name: "${esc(scenario ?? '')}", current: FAILED, desired: RUNNING })</code> to the ActionController.</div>`
-    : '';
-  box.innerHTML = `<h3>package ${esc(name)} <span class="badge" data-state="${why.current}">${why.current}</span></h3>
-    <div class="meta">scenario: ${esc(scenario ?? 'none')} · models: ${(p?.models ?? []).map((m) => `<a href="#" data-go-model="${esc(m)}">${esc(m)}</a>`).join(', ') || '<i>none</i>'}</div>
-    <div>models by state: ${counts(why.counts)}</div>
-    ${ruleTable(TABLES.package, why.row, `Why ${why.state}: row ${why.row + 1} of the package table`)}${reconcile}
-    <form id="add-model-form" class="inline">
-      <input name="model" placeholder="model" size="10" required><button>+ model</button>
-      ${name in shown.packages ? '<button type="button" class="danger" id="remove-package">Remove package</button>' : ''}
-    </form>`;
-  $('add-model-form').onsubmit = (e) => {
-    e.preventDefault();
-    const model = new FormData(e.target).get('model').trim();
-    if (!(name in shown.packages)) {
-      dispatch({ type: 'add-package', name, models: [model] });
-    } else dispatch({ type: 'add-model', package: name, model });
-  };
-  const rm = $('remove-package');
-  if (rm) rm.onclick = () => dispatch({ type: 'remove-package', name });
-  for (const a of box.querySelectorAll('[data-go-model]')) a.onclick = (e) => { e.preventDefault(); select('model', a.dataset.goModel); };
+  drawInspector($('inspector'), {
+    kind: ui.kind, name: ui.name, fleet, view, doc: shown, core, tables: TABLES, dispatch, select,
+  });
 }
 
 function select(kind, name) {
