@@ -10,6 +10,7 @@
 //! to the list that [`bench`] writes.
 
 mod criterion;
+mod e2e;
 pub mod summary;
 
 use std::{path::PathBuf, time::SystemTime};
@@ -61,8 +62,8 @@ pub fn bench(quick: bool) -> Result<()> {
 
     let target = target_dir();
     let estimates = Estimates::new(target.join("criterion"), started);
-    let sections = core_sections(&estimates);
-    // The end-to-end load run appends its sections here.
+    let mut sections = core_sections(&estimates);
+    sections.extend(e2e::sections(quick)?);
 
     let summary = Summary { quick, sections };
     let out = target.join("bench");

@@ -18,7 +18,7 @@ use crate::{
 const LISTEN: &str = "127.0.0.1:47006";
 
 /// Kills a child process when dropped.
-struct Guard(Child);
+pub struct Guard(pub Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -31,7 +31,7 @@ fn port_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-fn free_port(preferred: u16) -> Result<u16> {
+pub fn free_port(preferred: u16) -> Result<u16> {
     if port_free(preferred) {
         return Ok(preferred);
     }
@@ -57,7 +57,7 @@ fn etcd_healthy(port: u16) -> bool {
 }
 
 /// Starts etcd with its data under `target/etcd-data`; returns the guard and its client URL.
-fn start_etcd(dir: &Path) -> Result<(Guard, String)> {
+pub fn start_etcd(dir: &Path) -> Result<(Guard, String)> {
     let bin = provision::etcd()?;
     let client = free_port(2379)?;
     let peer = free_port(2380)?;

@@ -12,10 +12,6 @@ use serde_json::{Value, json};
 
 /// What a number measures, and so which way is better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(
-    dead_code,
-    reason = "rates, counts and bytes are for the end-to-end rows, which land separately"
-)]
 pub enum Unit {
     /// Time per operation, in nanoseconds. Lower is better.
     Nanos,
