@@ -2,7 +2,7 @@
 //! etcd behind it. Simulated node agents send container lists over gRPC; a baseline in the same
 //! run does raw single-key etcd puts with the same client library, sequential and concurrent.
 //! Every loop is bounded by a count and stops by itself. Prints one JSON object on stdout.
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::{
     collections::BTreeMap,
