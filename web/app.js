@@ -16,7 +16,12 @@ const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const FRESH = new Set(['demo', 'generate', 'load']);
 
-await init({ module_or_path: new URL('./pkg/state_wasm_bg.wasm', import.meta.url) });
+try {
+  await init({ module_or_path: new URL('./pkg/state_wasm_bg.wasm', import.meta.url) });
+} catch (e) {
+  $('status').textContent = `could not load state-core (web/pkg/state_wasm_bg.wasm): ${e.message}. Build and serve the page with: cargo xtask web`;
+  throw e;
+}
 
 const TRANSITIONS = core.scenarioTransitions();
 const TABLES = core.tables();
