@@ -520,3 +520,26 @@ fn rules_as_data_match_the_core_tables() {
         state_core::scenario::SCENARIO_TRANSITIONS.len()
     );
 }
+
+#[wasm_bindgen_test]
+fn scenario_step_to_the_stored_state_is_a_noop() {
+    let got = rs(&decide_scenario_change(
+        "s",
+        Some("SCENARIO_STATE_WAITING".into()),
+        "waiting",
+        "Waiting",
+        "anyone",
+        true,
+    )
+    .unwrap());
+    assert_eq!(got["outcome"], "noop");
+    assert_eq!(got["target"], "waiting");
+}
+
+#[wasm_bindgen_test]
+fn states_list_every_spelling_in_wire_order() {
+    let got = rs(&state_wasm::states().unwrap());
+    let want: Vec<&str> = PackageState::ALL.iter().map(|s| s.short()).collect();
+    assert_eq!(got["package"], json!(want));
+    assert_eq!(got["scenario"][0], "idle");
+}
