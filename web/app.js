@@ -28,9 +28,9 @@ const TABLES = core.tables();
 
 let fleet = new core.Fleet();
 let shown = emptyDoc(); // the document the fleet reflects
-let view = null; // the last full fleet view (membership; states are read live)
+let view = null; // the last full fleet view: membership only (its states go stale)
 const hist = new History(core);
-const ui = { kind: null, name: null, scenario: null };
+const ui = { kind: null, name: null, scenario: null, by: 'package' };
 const timings = [];
 let lastPlan = null;
 let writtenHash = '';
@@ -52,7 +52,7 @@ function show(doc, { incremental = false, fresh = false, quiet = false, entry = 
   if (entry) entry.summary = quiet ? '' : summary(plan);
   if (!(incremental && view && topology.update(plan))) {
     view = fleet.view();
-    topology.render(view, doc);
+    topology.render(view, doc, ui.by);
   }
   if (!quiet) topology.highlight(plan);
   if (ui.kind && !exists(ui.kind, ui.name)) ui.kind = ui.name = null;
@@ -251,8 +251,9 @@ async function readHash() {
   const session = await decodeSession(location.hash);
   if (!session) return false;
   writtenHash = location.hash;
-  Object.assign(ui, { kind: null, name: null, scenario: null }, session.ui ?? {});
+  Object.assign(ui, { kind: null, name: null, scenario: null, by: 'package' }, session.ui ?? {});
   resetTo(session.base ?? emptyDoc(), session.actions ?? [], session.cursor);
+  markGroupBy();
   return true;
 }
 
@@ -341,6 +342,19 @@ $('scenario-select').onchange = (e) => {
   renderScenarios();
   scheduleHash();
 };
+for (const b of document.querySelectorAll('[data-group-by]')) {
+  b.onclick = () => {
+    ui.by = b.dataset.groupBy;
+    markGroupBy();
+    view = fleet.view(); // the last full view's states are stale after in-place updates
+    topology.render(view, shown, ui.by);
+    topology.select(ui.kind, ui.name);
+    scheduleHash();
+  };
+}
+function markGroupBy() {
+  for (const b of document.querySelectorAll('[data-group-by]')) b.classList.toggle('on', b.dataset.groupBy === ui.by);
+}
 $('btn-first').onclick = () => travel(0);
 $('btn-back').onclick = () => travel(hist.cursor - 1);
 $('btn-forward').onclick = () => travel(hist.cursor + 1);
@@ -361,6 +375,7 @@ try {
   status(`could not read the URL: ${e.message}`, true);
   resetTo(emptyDoc(), [{ type: 'demo' }]);
 }
+markGroupBy();
 status(`ready: state-core rules via WebAssembly · ${fleet.containerCount()} containers`);
 
 /// Hooks for the browser test (and the curious, from the console).

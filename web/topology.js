@@ -20,8 +20,9 @@ export class Topology {
     });
   }
 
-  /// Rebuilds everything from the fleet view and the document.
-  render(view, doc) {
+  /// Rebuilds everything from the fleet view and the document, grouped `by` package (packages
+  /// -> models -> containers) or by node (nodes -> models -> that node's containers).
+  render(view, doc, by = 'package') {
     const byModel = new Map();
     const unassigned = [];
     for (const c of view.containers) {
@@ -38,10 +39,10 @@ export class Topology {
       const label = compact ? '' : `${esc(c.model && c.name.startsWith(c.model + '_') ? c.name.slice(c.model.length + 1) : c.name)} <span class="node">@${esc(c.node)}</span>`;
       return `<button class="ctr" data-kind="container" data-pick="container" data-name="${esc(c.name)}" data-state="${c.state}" title="${esc(c.name)} on ${esc(c.node)}: ${c.state}">${label}</button>`;
     };
-    const model = (name) => {
+    const model = (name, list = byModel.get(name) ?? []) => {
       const m = models.get(name);
       const state = m ? m.state : 'created';
-      const ctrs = (byModel.get(name) ?? []).map(chip).join('');
+      const ctrs = list.map(chip).join('');
       return `<div class="model" data-kind="model" data-name="${esc(name)}" data-state="${state}">`
         + `<div class="mhead" data-pick="model" data-name="${esc(name)}"><span class="dot" data-state="${state}"></span><span class="mname">${esc(name)}</span></div>`
         + `<div class="ctrs">${ctrs || '<span class="hint">no containers</span>'}</div></div>`;
@@ -51,17 +52,32 @@ export class Topology {
       + `<div class="head" ${kind ? `data-pick="${kind}" data-name="${esc(name)}"` : ''}>${head}</div>${body}</div>`;
 
     const html = [];
-    for (const p of view.packages) {
+    if (by === 'node') {
+      const byNode = new Map(Object.keys(doc.nodes).map((n) => [n, new Map()]));
+      for (const c of view.containers) {
+        if (!byNode.has(c.node)) byNode.set(c.node, new Map());
+        const groups = byNode.get(c.node);
+        const key = c.model ?? '';
+        if (!groups.has(key)) groups.set(key, []);
+        groups.get(key).push(c);
+      }
+      for (const [node, groups] of byNode) {
+        const count = [...groups.values()].reduce((n, l) => n + l.length, 0);
+        const rows = [...groups].map(([m, list]) => (m ? model(m, list) : `<div class="model"><div class="mhead"><span class="mname hint">(no model)</span></div><div class="ctrs">${list.map(chip).join('')}</div></div>`));
+        html.push(card(null, '', null, `<span class="name">${esc(node)}</span><span class="scn">${count} containers</span>`, rows.join('') || '<span class="hint">no containers</span>'));
+      }
+    }
+    for (const p of by === 'node' ? [] : view.packages) {
       const scn = p.scenario ? doc.scenarios[p.scenario] : null;
       const scnText = p.scenario ? `⟵ ${esc(p.scenario)} (${esc(scn?.state ?? 'absent')})` : 'no scenario';
       const head = `<span class="name">${esc(p.name)}</span><span class="badge" data-state="${p.state ?? ''}">${p.state ?? '—'}</span><span class="scn">${scnText}</span>`;
-      html.push(card('package', p.name, p.state, head, p.models.map(model).join('') || '<span class="hint">no models</span>'));
+      html.push(card('package', p.name, p.state, head, p.models.map((m) => model(m)).join('') || '<span class="hint">no models</span>'));
     }
     const orphans = view.models.filter((m) => m.packages.length === 0 && byModel.has(m.name));
-    if (orphans.length) {
+    if (by !== 'node' && orphans.length) {
       html.push(card(null, '', null, '<span class="name">(in no package)</span>', orphans.map((m) => model(m.name)).join('')));
     }
-    if (unassigned.length) {
+    if (by !== 'node' && unassigned.length) {
       html.push(card(null, '', null, '<span class="name">(belong to no model)</span>', `<div class="ctrs">${unassigned.map(chip).join('')}</div>`));
     }
     if (!html.length) html.push('<p class="hint">Empty. Add a package and a node, import artifact YAML, or press Reset for the demo.</p>');
@@ -95,10 +111,12 @@ export class Topology {
       }
       return true;
     };
+    // Every container is drawn in both groupings; models and packages may not be (the node
+    // grouping has no package cards), so only a missing container needs a full render.
     let ok = plan.containerDeletes.size === 0 && plan.packageDeletes.size === 0;
     for (const [name, state] of plan.containers) ok = set('container', name, state) && ok;
-    for (const [name, u] of plan.models) ok = set('model', name, u.new) && ok;
-    for (const [name, u] of plan.packages) ok = set('package', name, u.new) && ok;
+    for (const [name, u] of plan.models) set('model', name, u.new);
+    for (const [name, u] of plan.packages) set('package', name, u.new);
     return ok;
   }
 

@@ -259,6 +259,19 @@ pub fn end_to_end(
         "why infotainment: {why}"
     );
     info("demo: navi_app dead -> navi Dead -> infotainment Degraded");
+    // The same states grouped by node: no package cards, the model on each of its nodes.
+    let by_node = wd.js(
+        "document.querySelector('[data-group-by=node]').click();
+         const out = [document.querySelectorAll('[data-kind=package]').length,
+                      [...document.querySelectorAll('[data-kind=model][data-name=navi]')].map(e => e.dataset.state),
+                      __explorer.state('container', 'navi_app')];
+         document.querySelector('[data-group-by=package]').click();
+         return out;",
+    )?;
+    ensure!(
+        by_node == json!([0, ["dead"], "dead"]),
+        "grouped by node: {by_node}"
+    );
 
     // Import Pullpiri's helloworld artifact through the import dialog (the daemon's parser).
     wd.js("document.getElementById('btn-import').click();
