@@ -1,6 +1,6 @@
 //! Validated names (spec §7). A name that passes can never address another store key.
 
-use alloc::string::String;
+use alloc::{string::String, sync::Arc};
 use core::{borrow::Borrow, fmt};
 
 use crate::error::NameError;
@@ -48,8 +48,10 @@ pub fn validate_name(kind: &'static str, name: &str) -> Result<(), NameError> {
 macro_rules! name_type {
     ($(#[$meta:meta])* $name:ident, $kind:literal) => {
         $(#[$meta])*
+        ///
+        /// Shared, immutable text: cloning a name (the planner does, often) copies a pointer.
         #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// What this name names, for error messages.
@@ -59,7 +61,7 @@ macro_rules! name_type {
             pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
                 let name = name.into();
                 validate_name($kind, &name)?;
-                Ok($name(name))
+                Ok($name(Arc::from(name)))
             }
 
             /// The name as text.

@@ -626,6 +626,8 @@ impl<'f> Scratch<'f> {
             fleet,
             plan: Plan {
                 generation: fleet.generation,
+                // An event's ops: a few per changed container, model and package.
+                ops: Vec::with_capacity(16),
                 ..Plan::default()
             },
             counts: HashMap::new(),
