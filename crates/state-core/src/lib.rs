@@ -25,6 +25,7 @@ pub mod error;
 pub mod eval;
 pub mod fleet;
 pub mod key;
+pub mod members;
 pub mod name;
 pub mod scenario;
 pub mod state;

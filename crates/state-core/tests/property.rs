@@ -95,9 +95,13 @@ struct Naive {
 /// What a package's state depends on.
 type PackageInputs = (Option<Vec<ModelName>>, BTreeMap<ModelName, ModelState>);
 
+type Members = BTreeMap<ContainerName, (Option<ModelName>, Option<PackageName>)>;
+
 #[derive(Debug, Default, PartialEq)]
 struct Snapshot {
     containers: BTreeMap<ContainerName, ContainerState>,
+    /// Each node's containers with their model and package (nodes with none left out).
+    members: BTreeMap<NodeName, Members>,
     models: BTreeMap<ModelName, ModelState>,
     packages: BTreeMap<PackageName, PackageState>,
 }
@@ -181,9 +185,17 @@ impl Naive {
     /// Derives every state, dropping overrides whose inputs changed.
     fn derive(&mut self) -> Snapshot {
         let mut snap = Snapshot::default();
-        for l in self.nodes.values() {
+        for (n, l) in &self.nodes {
             for (c, e) in l {
                 snap.containers.insert(c.clone(), e.0);
+            }
+            if !l.is_empty() {
+                snap.members.insert(
+                    n.clone(),
+                    l.iter()
+                        .map(|(c, e)| (c.clone(), (e.1.clone(), e.2.clone())))
+                        .collect(),
+                );
             }
         }
         for m in self.known_models.clone() {
@@ -294,9 +306,17 @@ impl Naive {
 
 fn fleet_snapshot(fleet: &Fleet) -> Snapshot {
     let mut snap = Snapshot::default();
-    for (_, list) in fleet.nodes() {
+    for (n, list) in fleet.nodes() {
         for (c, e) in list {
             snap.containers.insert(c.clone(), e.state);
+        }
+        if !list.is_empty() {
+            snap.members.insert(
+                n.clone(),
+                list.iter()
+                    .map(|(c, e)| (c.clone(), (e.model.clone(), e.package.clone())))
+                    .collect(),
+            );
         }
     }
     for (m, s) in fleet.models() {
@@ -375,6 +395,34 @@ fn check_plan(
         .cloned()
         .collect();
     assert_eq!(deleted, want, "package deletes");
+    // Node membership values: exactly the nodes whose members changed, with what they hold.
+    let nodes: BTreeMap<NodeName, Option<Members>> = plan
+        .nodes
+        .iter()
+        .map(|(n, v)| {
+            let members = v.as_ref().map(|text| {
+                state_core::members::decode(text)
+                    .expect("membership value decodes")
+                    .into_iter()
+                    .map(|m| (m.container, (m.model, m.package)))
+                    .collect()
+            });
+            (n.clone(), members)
+        })
+        .collect();
+    assert_eq!(
+        nodes.len(),
+        plan.nodes.len(),
+        "a node listed twice in the plan"
+    );
+    let want: BTreeMap<NodeName, Option<Members>> = before
+        .members
+        .keys()
+        .chain(after.members.keys())
+        .filter(|n| before.members.get(*n) != after.members.get(*n))
+        .map(|n| (n.clone(), after.members.get(n).cloned()))
+        .collect();
+    assert_eq!(nodes, want, "node membership values");
     let reconciles: BTreeMap<_, _> = plan
         .reconciles
         .iter()

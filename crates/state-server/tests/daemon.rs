@@ -230,10 +230,11 @@ async fn invalid_entries_are_skipped_and_named_valid_ones_stored() {
         etcd.value("/container/m1_good/state").await.as_deref(),
         Some("running")
     );
-    // No key outside the four state slots was written.
+    // No key outside the four state slots and the node membership slot was written.
     for (key, _, _) in etcd.dump().await {
         assert!(
-            state_core::key::StateKey::parse(&key).is_some(),
+            state_core::key::StateKey::parse(&key).is_some()
+                || state_core::members::parse_node_key(&key).is_some(),
             "unexpected key {key:?}"
         );
     }
@@ -999,5 +1000,55 @@ async fn concurrent_reports_are_all_stored_in_at_most_one_write_each() {
             "m{n}"
         );
     }
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn restart_knows_each_nodes_containers() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    // Model `nav` runs on two nodes; its dead container is on n2.
+    report(
+        &mut client,
+        "n1",
+        vec![running("nav_a"), running("radio_a")],
+    )
+    .await;
+    report(&mut client, "n2", vec![dead("nav_b")]).await;
+    assert_eq!(
+        etcd.value("/model/nav/state").await.as_deref(),
+        Some("MODEL_STATE_DEAD")
+    );
+    assert_eq!(
+        etcd.value("/node/n1/containers").await.as_deref(),
+        Some("nav_a\tnav\t\nradio_a\tradio\t\n")
+    );
+    daemon.stop().await;
+    let before = etcd.dump().await;
+
+    let (daemon, mut client) = start(&etcd, &ac).await;
+    assert_eq!(etcd.dump().await, before, "start-up rewrote keys");
+    // n1 reports first after the restart, and radio_a vanished while the daemon was down: its
+    // key goes, and nav stays dead because the daemon still counts n2's container.
+    let resp = report(&mut client, "n1", vec![running("nav_a")]).await;
+    assert!(resp.contains("0 written, 1 removed"), "{resp}");
+    assert_eq!(etcd.value("/container/radio_a/state").await, None);
+    assert_eq!(
+        etcd.value("/model/nav/state").await.as_deref(),
+        Some("MODEL_STATE_DEAD")
+    );
+    assert_eq!(
+        etcd.value("/model/radio/state").await.as_deref(),
+        Some("MODEL_STATE_CREATED")
+    );
+    report(&mut client, "n2", vec![running("nav_b")]).await;
+    assert_eq!(
+        etcd.value("/model/nav/state").await.as_deref(),
+        Some("MODEL_STATE_RUNNING")
+    );
+    // A node that reports no containers loses its membership key.
+    report(&mut client, "n2", vec![]).await;
+    assert_eq!(etcd.value("/node/n2/containers").await, None);
     daemon.stop().await;
 }

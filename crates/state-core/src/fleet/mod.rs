@@ -7,7 +7,7 @@
 //! writes, and only then [`Fleet::commit`] applies it. A plan that could not be stored is
 //! simply dropped.
 
-use alloc::{collections::BTreeSet, vec::Vec};
+use alloc::{collections::BTreeSet, string::String, vec::Vec};
 
 use hashbrown::{HashMap, HashSet, hash_map::Entry};
 
@@ -20,6 +20,7 @@ use crate::{
     error::ParseStateError,
     eval::{evaluate_model, evaluate_package},
     key::StateKey,
+    members,
     name::{ContainerName, ModelName, NodeName, PackageName, ScenarioName},
     table::{Counts, Decision},
 };
@@ -120,6 +121,9 @@ pub struct Plan {
     pub reconciles: Vec<Reconcile>,
     /// Reported containers that belong to no model.
     pub unassigned: Vec<ContainerName>,
+    /// Node membership values to store (see [`crate::members`]): for each node whose list of
+    /// containers, models or packages changed, its new value, or `None` when it has none left.
+    pub nodes: Vec<(NodeName, Option<String>)>,
     generation: u64,
     ops: Vec<Op>,
 }
@@ -133,6 +137,7 @@ impl Plan {
             && self.packages.is_empty()
             && self.package_deletes.is_empty()
             && self.scenarios.is_empty()
+            && self.nodes.is_empty()
     }
 
     /// Moves the changes out into a plan of their own, for reporting after this one is
@@ -147,6 +152,7 @@ impl Plan {
             scenarios: core::mem::take(&mut self.scenarios),
             reconciles: core::mem::take(&mut self.reconciles),
             unassigned: core::mem::take(&mut self.unassigned),
+            nodes: core::mem::take(&mut self.nodes),
             generation: u64::MAX,
             ops: Vec::new(),
         }
@@ -160,6 +166,7 @@ impl Plan {
             + self.packages.len()
             + self.package_deletes.len()
             + self.scenarios.len()
+            + self.nodes.len()
     }
 }
 
@@ -705,6 +712,10 @@ impl<'f> Scratch<'f> {
         // A name listed twice counts once, with its last entry: walk the list backwards.
         let mut listed: HashSet<&ContainerName> = HashSet::with_capacity(containers.len());
         let mut kept = 0;
+        // Whether the node's membership (names, models, packages) changes; nodes that lose a
+        // container to this one.
+        let mut members_changed = false;
+        let mut losers: Vec<&NodeName> = Vec::new();
         for c in containers.iter().rev() {
             let name = &c.name;
             if !listed.insert(name) {
@@ -719,17 +730,26 @@ impl<'f> Scratch<'f> {
                     if e.state == c.state && e.model == c.model && e.package == c.package {
                         continue;
                     }
+                    if e.model != c.model || e.package != c.package {
+                        members_changed = true;
+                    }
                     Some(e)
                 }
-                None => match fleet.owner.get(name) {
-                    Some(other) => {
-                        self.plan
-                            .ops
-                            .push(Op::RemoveFromNode(other.clone(), name.clone()));
-                        fleet.nodes.get(other).and_then(|l| l.get(name))
+                None => {
+                    members_changed = true;
+                    match fleet.owner.get(name) {
+                        Some(other) => {
+                            self.plan
+                                .ops
+                                .push(Op::RemoveFromNode(other.clone(), name.clone()));
+                            if !losers.contains(&other) {
+                                losers.push(other);
+                            }
+                            fleet.nodes.get(other).and_then(|l| l.get(name))
+                        }
+                        None => None,
                     }
-                    None => None,
-                },
+                }
             };
             let new = ContainerEntry {
                 state: c.state,
@@ -749,6 +769,7 @@ impl<'f> Scratch<'f> {
                 .push(Op::PutOnNode(node.clone(), name.clone(), new));
         }
         if kept < old_list.len() {
+            members_changed = true;
             for (name, old) in old_list {
                 if !listed.contains(name) {
                     self.plan.container_deletes.push(name.clone());
@@ -758,6 +779,31 @@ impl<'f> Scratch<'f> {
                         .push(Op::RemoveFromNode(node.clone(), name.clone()));
                 }
             }
+        }
+        if members_changed {
+            let value = (!listed.is_empty()).then(|| {
+                let mut seen: HashSet<&ContainerName> = HashSet::with_capacity(listed.len());
+                members::encode(
+                    containers
+                        .iter()
+                        .rev()
+                        .filter(|c| seen.insert(&c.name))
+                        .map(|c| (&c.name, c.model.as_ref(), c.package.as_ref())),
+                )
+            });
+            self.plan.nodes.push((node.clone(), value));
+        }
+        for other in losers {
+            let Some(list) = fleet.nodes.get(other) else {
+                continue;
+            };
+            let rest: Vec<_> = list
+                .iter()
+                .filter(|(name, _)| !listed.contains(name))
+                .map(|(name, e)| (name, e.model.as_ref(), e.package.as_ref()))
+                .collect();
+            let value = (!rest.is_empty()).then(|| members::encode(rest));
+            self.plan.nodes.push((other.clone(), value));
         }
     }
 

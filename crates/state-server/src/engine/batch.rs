@@ -35,7 +35,7 @@ impl<S: Store> Engine<S> {
         }
         let mut planned: Vec<Planned> = Vec::with_capacity(commands.len());
         // Key -> (value, or None to delete), the last write of the run winning.
-        let mut merged: HashMap<String, Option<&'static str>> = HashMap::new();
+        let mut merged: HashMap<String, Option<std::borrow::Cow<'static, str>>> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
         for c in commands {
             let Command::Report {
@@ -79,8 +79,8 @@ impl<S: Store> Engine<S> {
             for key in &order {
                 let expected = self.revisions.get(key).copied().unwrap_or(0);
                 write.compares.push((key.clone(), expected));
-                match merged[key] {
-                    Some(v) => write.puts.push((key.clone(), v.to_owned())),
+                match &merged[key] {
+                    Some(v) => write.puts.push((key.clone(), v.to_string())),
                     None => write.deletes.push(key.clone()),
                 }
             }

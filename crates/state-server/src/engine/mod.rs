@@ -18,6 +18,7 @@ use state_core::{
     container::ReportedContainer,
     fleet::{Event, Fleet, Plan},
     key::{CONTAINER_PREFIX, MODEL_PREFIX, PACKAGE_PREFIX, SCENARIO_PREFIX, StateKey},
+    members::{self, NODE_PREFIX, parse_node_key},
     name::NodeName,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -353,13 +354,69 @@ impl<S: Store> Engine<S> {
                 loaded += 1;
             }
         }
+        // Which node runs which container: rebuilds every model's counts as they were.
+        let nodes = self.store.load(NODE_PREFIX).await?;
+        let node_count = nodes.kvs.len();
+        for kv in nodes.kvs {
+            self.replay(kv).await?;
+        }
         let topology = self.load_artifacts(watch_tx).await?;
         tracing::info!(
             store = self.store.name(),
             states = loaded,
+            nodes = node_count,
             artifacts = topology,
             "state and topology loaded"
         );
+        Ok(())
+    }
+
+    /// Takes in a stored node membership at start-up, as if the node had just reported its
+    /// containers in their stored states. Writes only what disagrees with it.
+    async fn replay(&mut self, kv: crate::store::Kv) -> Result<(), StoreError> {
+        let Some(node) = parse_node_key(&kv.key) else {
+            tracing::warn!(key = %kv.key, "ignoring a key that is not a node membership key");
+            return Ok(());
+        };
+        self.revisions.insert(kv.key.clone(), kv.mod_revision);
+        let members = match members::decode(&kv.value) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(key = %kv.key, error = %e, "ignoring an unreadable node membership");
+                return Ok(());
+            }
+        };
+        let containers = members
+            .into_iter()
+            .filter_map(|m| {
+                Some(ReportedContainer {
+                    state: self.fleet.container_state(m.container.as_str())?,
+                    name: m.container,
+                    model: m.model,
+                    package: m.package,
+                })
+            })
+            .collect();
+        let event = Event::NodeReport {
+            node: node.clone(),
+            containers,
+        };
+        let mut plan = self.fleet.plan(&event);
+        plan.nodes
+            .retain(|(n, v)| !(*n == node && v.as_deref() == Some(kv.value.as_str())));
+        if !plan.writes_nothing() {
+            tracing::info!(node = %node, writes = plan.write_count(), "stored states disagree with the node's containers; correcting");
+            if let write::Written::Conflict = self.write(&plan).await? {
+                return Err(StoreError::Internal(
+                    "another writer changed the same keys during start-up".into(),
+                ));
+            }
+        }
+        let origin = Origin {
+            source: "start-up",
+            transition_id: "",
+        };
+        self.apply_plan(plan, origin).await;
         Ok(())
     }
 

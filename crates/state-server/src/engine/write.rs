@@ -1,10 +1,13 @@
 //! Storing a plan: compare-and-swap transactions split at the store's operation limit, and
 //! re-reading keys after a conflict.
 
+use std::borrow::Cow;
+
 use state_core::{
     ContainerState, ModelState, PackageState, ScenarioState,
     fleet::Plan,
     key::{StateKey, container_key, model_key, package_key, scenario_key},
+    members::node_key,
 };
 
 use super::Engine;
@@ -19,28 +22,40 @@ pub(super) enum Written {
 }
 
 /// The plan's writes as `(key, Some(value))` puts and `(key, None)` deletes, in the order
-/// they are stored when a plan is split: containers, then models, then packages, then
-/// scenarios. A reader of a split write thus never sees a parent state whose children are not
+/// they are stored when a plan is split: node memberships and containers, then models, then
+/// packages, then scenarios. A reader of a split write thus never sees a parent state whose children are not
 /// stored yet.
-pub(super) fn writes(plan: &Plan) -> Vec<(String, Option<&'static str>)> {
+pub(super) fn writes(plan: &Plan) -> Vec<(String, Option<Cow<'static, str>>)> {
     let mut out = Vec::with_capacity(plan.write_count());
+    for (node, members) in &plan.nodes {
+        out.push((node_key(node), members.clone().map(Cow::Owned)));
+    }
     for (name, state) in &plan.container_puts {
-        out.push((container_key(name), Some(ContainerState::stored(*state))));
+        out.push((
+            container_key(name),
+            Some(ContainerState::stored(*state).into()),
+        ));
     }
     for name in &plan.container_deletes {
         out.push((container_key(name), None));
     }
     for u in &plan.models {
-        out.push((model_key(&u.name), Some(ModelState::stored(u.new))));
+        out.push((model_key(&u.name), Some(ModelState::stored(u.new).into())));
     }
     for u in &plan.packages {
-        out.push((package_key(&u.name), Some(PackageState::stored(u.new))));
+        out.push((
+            package_key(&u.name),
+            Some(PackageState::stored(u.new).into()),
+        ));
     }
     for name in &plan.package_deletes {
         out.push((package_key(name), None));
     }
     for u in &plan.scenarios {
-        out.push((scenario_key(&u.name), Some(ScenarioState::stored(u.new))));
+        out.push((
+            scenario_key(&u.name),
+            Some(ScenarioState::stored(u.new).into()),
+        ));
     }
     out
 }
@@ -55,7 +70,7 @@ impl<S: Store> Engine<S> {
                 let expected = self.revisions.get(key).copied().unwrap_or(0);
                 write.compares.push((key.clone(), expected));
                 match value {
-                    Some(v) => write.puts.push((key.clone(), (*v).to_owned())),
+                    Some(v) => write.puts.push((key.clone(), v.to_string())),
                     None => write.deletes.push(key.clone()),
                 }
             }

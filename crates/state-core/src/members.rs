@@ -1,0 +1,145 @@
+//! A node's membership — which containers it runs, and the model and package of each — stored
+//! under `/node/{name}/containers`, so that a restarted daemon knows which node each stored
+//! container belongs to. Container states are not part of it (they live in the container keys),
+//! so the key is written only when a node's list of containers, models or packages changes.
+//!
+//! The value is one line per container, sorted by name: `container<TAB>model<TAB>package`,
+//! with an empty field for no model or no package. Names never hold tabs or newlines.
+
+use alloc::{format, string::String, vec::Vec};
+
+use crate::{
+    error::NameError,
+    name::{ContainerName, ModelName, NodeName, PackageName},
+};
+
+/// Prefix of node membership keys.
+pub const NODE_PREFIX: &str = "/node/";
+
+/// `/node/{name}/containers`
+pub fn node_key(node: &NodeName) -> String {
+    format!("{NODE_PREFIX}{node}/containers")
+}
+
+/// The node a membership key belongs to; `None` for any other key.
+pub fn parse_node_key(key: &str) -> Option<NodeName> {
+    let name = key.strip_prefix(NODE_PREFIX)?.strip_suffix("/containers")?;
+    NodeName::new(name).ok()
+}
+
+/// One container of a node.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Member {
+    /// The container.
+    pub container: ContainerName,
+    /// Its model.
+    pub model: Option<ModelName>,
+    /// The package named by its package annotation.
+    pub package: Option<PackageName>,
+}
+
+/// Encodes members (in any order) as the stored value.
+pub fn encode<'a>(
+    members: impl IntoIterator<
+        Item = (
+            &'a ContainerName,
+            Option<&'a ModelName>,
+            Option<&'a PackageName>,
+        ),
+    >,
+) -> String {
+    let mut rows: Vec<_> = members.into_iter().collect();
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = String::new();
+    for (c, m, p) in rows {
+        out.push_str(c.as_str());
+        out.push('\t');
+        out.push_str(m.map_or("", ModelName::as_str));
+        out.push('\t');
+        out.push_str(p.map_or("", PackageName::as_str));
+        out.push('\n');
+    }
+    out
+}
+
+/// A stored membership value that cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MembersError {
+    /// A line does not have three tab-separated fields.
+    #[error("line {line}: expected container, model and package separated by tabs")]
+    Shape {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A name on a line is invalid.
+    #[error("line {line}: {error}")]
+    Name {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        error: NameError,
+    },
+}
+
+/// Decodes a stored membership value.
+pub fn decode(text: &str) -> Result<Vec<Member>, MembersError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+        let line_no = i + 1;
+        let name_err = |error| MembersError::Name {
+            line: line_no,
+            error,
+        };
+        let mut fields = line.split('\t');
+        let (Some(c), Some(m), Some(p), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(MembersError::Shape { line: line_no });
+        };
+        out.push(Member {
+            container: ContainerName::new(c).map_err(name_err)?,
+            model: (!m.is_empty())
+                .then(|| ModelName::new(m))
+                .transpose()
+                .map_err(name_err)?,
+            package: (!p.is_empty())
+                .then(|| PackageName::new(p))
+                .transpose()
+                .map_err(name_err)?,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_round_trip_sorted() {
+        let c = |s: &str| ContainerName::new(s).unwrap();
+        let (b, a) = (c("m_b"), c("m_a"));
+        let m = ModelName::new("m").unwrap();
+        let p = PackageName::new("p").unwrap();
+        let text = encode([(&b, Some(&m), None), (&a, Some(&m), Some(&p))]);
+        assert_eq!(text, "m_a\tm\tp\nm_b\tm\t\n");
+        let back = decode(&text).unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0].container, a);
+        assert_eq!(back[1].package, None);
+        assert_eq!(
+            parse_node_key(&node_key(&NodeName::new("n1").unwrap()))
+                .unwrap()
+                .as_str(),
+            "n1"
+        );
+        assert_eq!(parse_node_key("/node/../x/containers"), None);
+        assert!(decode("a\tb\n").is_err());
+        assert_eq!(
+            decode("a\t../b\t\n").map_err(|e| alloc::format!("{e}")),
+            Err(alloc::string::String::from(
+                "line 1: model name \"../b\" must start with a letter or digit"
+            ))
+        );
+    }
+}
