@@ -619,6 +619,23 @@ async fn large_report_is_split_at_the_transaction_limit() {
         Some("MODEL_STATE_CREATED")
     );
     daemon.stop().await;
+    // Above etcd's real limit (128 operations), with the default split size.
+    let daemon2 = Daemon::start(config(
+        StoreConfig::Etcd {
+            endpoints: vec![etcd.url()],
+        },
+        &ac.url(),
+    ))
+    .await;
+    let mut client2 = daemon2.client().await;
+    let big: Vec<_> = (0..200).map(|i| running(&format!("big_c{i}"))).collect();
+    let resp = report(&mut client2, "n2", big).await;
+    assert!(resp.contains("200 written"), "{resp}");
+    assert_eq!(
+        etcd.value("/model/big/state").await.as_deref(),
+        Some("MODEL_STATE_RUNNING")
+    );
+    daemon2.stop().await;
 }
 
 #[tokio::test]
