@@ -83,7 +83,7 @@ fn apt_install(what: &str, packages: &[&str]) -> Result<()> {
     run(update)?;
     let mut install = Command::new("apt-get");
     install
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(["install", "-y", "-qq"])
         .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive");
     run(install)
