@@ -4,18 +4,15 @@ mod common;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use common::{ActionController, Daemon, Etcd, config, eventually};
-use state_server::{
-    pb::{
-        actioncontroller::PodStatus,
-        monitoringserver::{ContainerInfo, ContainerList},
-        statemanager::{
-            ApplyArtifactsRequest, ErrorCode, GetResourceStateRequest, ListResourceStatesRequest,
-            OffloadingRequest, ResourceType, StateChange, StateChangeResponse,
-            state_manager_connection_client::StateManagerConnectionClient,
-        },
+use common::{ActionController, Daemon, Etcd, etcd_config, eventually};
+use state_server::pb::{
+    actioncontroller::PodStatus,
+    monitoringserver::{ContainerInfo, ContainerList},
+    statemanager::{
+        ApplyArtifactsRequest, ErrorCode, GetResourceStateRequest, ListResourceStatesRequest,
+        OffloadingRequest, ResourceType, StateChange, StateChangeResponse,
+        state_manager_connection_client::StateManagerConnectionClient,
     },
-    server::StoreConfig,
 };
 use tonic::transport::Channel;
 
@@ -99,13 +96,7 @@ async fn apply(client: &mut Client, yaml: &str) {
 }
 
 async fn start(etcd: &Etcd, ac: &ActionController) -> (Daemon, Client) {
-    let daemon = Daemon::start(config(
-        StoreConfig::Etcd {
-            endpoints: vec![etcd.url()],
-        },
-        &ac.url(),
-    ))
-    .await;
+    let daemon = Daemon::start(etcd_config(etcd, ac)).await;
     let client = daemon.client().await;
     (daemon, client)
 }
@@ -245,12 +236,7 @@ async fn invalid_entries_are_skipped_and_named_valid_ones_stored() {
 async fn bad_node_name_and_oversize_lists_are_refused_with_reasons() {
     let etcd = Etcd::start().await;
     let ac = ActionController::start().await;
-    let mut cfg = config(
-        StoreConfig::Etcd {
-            endpoints: vec![etcd.url()],
-        },
-        &ac.url(),
-    );
+    let mut cfg = etcd_config(&etcd, &ac);
     cfg.limits.max_containers = 5;
     cfg.max_message_bytes = 64 * 1024;
     let daemon = Daemon::start(cfg).await;
@@ -404,12 +390,7 @@ async fn state_change_outcomes_follow_the_spec_order() {
 async fn strict_sources_refuse_non_owners() {
     let etcd = Etcd::start().await;
     let ac = ActionController::start().await;
-    let mut cfg = config(
-        StoreConfig::Etcd {
-            endpoints: vec![etcd.url()],
-        },
-        &ac.url(),
-    );
+    let mut cfg = etcd_config(&etcd, &ac);
     cfg.engine.strict_sources = true;
     let daemon = Daemon::start(cfg).await;
     let mut client = daemon.client().await;
@@ -577,12 +558,7 @@ async fn restart_loads_state_and_rewrites_nothing() {
 async fn large_report_is_split_at_the_transaction_limit() {
     let etcd = Etcd::start().await;
     let ac = ActionController::start().await;
-    let mut cfg = config(
-        StoreConfig::Etcd {
-            endpoints: vec![etcd.url()],
-        },
-        &ac.url(),
-    );
+    let mut cfg = etcd_config(&etcd, &ac);
     cfg.engine.max_txn_ops = 4;
     let daemon = Daemon::start(cfg).await;
     let mut client = daemon.client().await;
@@ -620,13 +596,7 @@ async fn large_report_is_split_at_the_transaction_limit() {
     );
     daemon.stop().await;
     // Above etcd's real limit (128 operations), with the default split size.
-    let daemon2 = Daemon::start(config(
-        StoreConfig::Etcd {
-            endpoints: vec![etcd.url()],
-        },
-        &ac.url(),
-    ))
-    .await;
+    let daemon2 = Daemon::start(etcd_config(&etcd, &ac)).await;
     let mut client2 = daemon2.client().await;
     let big: Vec<_> = (0..200).map(|i| running(&format!("big_c{i}"))).collect();
     let resp = report(&mut client2, "n2", big).await;

@@ -266,6 +266,16 @@ pub fn config(store: StoreConfig, action_controller: &str) -> Config {
     cfg
 }
 
+/// The test configuration on `etcd`, reconciling to `ac`.
+pub fn etcd_config(etcd: &Etcd, ac: &ActionController) -> Config {
+    config(
+        StoreConfig::Etcd {
+            endpoints: vec![etcd.url()],
+        },
+        &ac.url(),
+    )
+}
+
 /// An ActionController that records every Reconcile it gets.
 pub struct ActionController {
     pub port: u16,
