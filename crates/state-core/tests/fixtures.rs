@@ -1,8 +1,6 @@
 //! Runs every fixture file in `tests/fixtures/` against the core. Each module has one `check`
 //! helper; the fixture files are the cases (shared with the wasm tests and the benchmarks).
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 use state_core::{
     ContainerState, ModelState, PackageState, ResourceType, ScenarioState,
@@ -17,7 +15,9 @@ use state_core::{
     table::Counts,
 };
 
-type Map = BTreeMap<String, String>;
+#[path = "fixtures/cascade_schema.rs"]
+mod cascade_schema;
+use cascade_schema::*;
 
 fn load<T: for<'de> Deserialize<'de>>(file: &str) -> Vec<T> {
     #[derive(Deserialize)]
@@ -358,82 +358,6 @@ fn state_change_fixtures() {
     }
 }
 
-#[derive(Deserialize)]
-struct CascadeCase {
-    name: String,
-    #[serde(default)]
-    packages: BTreeMap<String, Vec<String>>,
-    #[serde(default)]
-    scenarios: BTreeMap<String, String>,
-    step: Vec<Step>,
-}
-
-#[derive(Deserialize)]
-struct Step {
-    report: Option<Report>,
-    set_model: Option<SetState>,
-    set_package: Option<SetState>,
-    put_package: Option<PutPackage>,
-    remove_package: Option<String>,
-    put_scenario: Option<PutScenario>,
-    #[serde(default)]
-    expect: Expect,
-}
-
-#[derive(Deserialize)]
-struct Report {
-    node: String,
-    containers: Vec<FixtureContainer>,
-}
-
-#[derive(Deserialize)]
-struct FixtureContainer {
-    name: String,
-    status: Option<String>,
-    #[serde(default)]
-    state: Map,
-    #[serde(default)]
-    annotation: Map,
-    #[serde(default)]
-    config: Map,
-}
-
-#[derive(Deserialize)]
-struct SetState {
-    model: Option<String>,
-    package: Option<String>,
-    state: String,
-}
-
-#[derive(Deserialize)]
-struct PutPackage {
-    package: String,
-    models: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct PutScenario {
-    scenario: String,
-    target: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Expect {
-    #[serde(default)]
-    puts: Map,
-    #[serde(default)]
-    deletes: Vec<String>,
-    #[serde(default)]
-    models: Map,
-    #[serde(default)]
-    packages: Map,
-    #[serde(default)]
-    package_deletes: Vec<String>,
-    #[serde(default)]
-    reconcile: Vec<String>,
-}
-
 fn event_of(step: &Step) -> Event {
     if let Some(r) = &step.report {
         let containers = r
@@ -491,7 +415,15 @@ fn event_of(step: &Step) -> Event {
     if let Some(p) = &step.put_scenario {
         return Event::PutScenario {
             scenario: ScenarioName::new(p.scenario.as_str()).unwrap(),
-            target: Some(PackageName::new(p.target.as_str()).unwrap()),
+            target: p
+                .target
+                .as_ref()
+                .map(|t| PackageName::new(t.as_str()).unwrap()),
+        };
+    }
+    if let Some(s) = &step.remove_scenario {
+        return Event::RemoveScenario {
+            scenario: ScenarioName::new(s.as_str()).unwrap(),
         };
     }
     panic!("step has no event")

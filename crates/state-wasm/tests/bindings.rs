@@ -3,8 +3,6 @@
 //! files, so the browser explorer is checked against the same corpus as the core.
 #![cfg(target_arch = "wasm32")]
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 use state_core::{ContainerState, ModelState, PackageState, ScenarioState};
@@ -15,7 +13,9 @@ use state_wasm::{
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-type Map = BTreeMap<String, String>;
+#[path = "../../state-core/tests/fixtures/cascade_schema.rs"]
+mod cascade_schema;
+use cascade_schema::*;
 
 fn js(v: Value) -> JsValue {
     interop::to_js(&v).unwrap()
@@ -127,82 +127,6 @@ fn scenario_fixtures_allow_refuse_and_explain() {
             other => panic!("unknown verdict {other}"),
         }
     }
-}
-
-#[derive(Deserialize)]
-struct CascadeCase {
-    name: String,
-    #[serde(default)]
-    packages: BTreeMap<String, Vec<String>>,
-    #[serde(default)]
-    scenarios: BTreeMap<String, String>,
-    step: Vec<Step>,
-}
-
-#[derive(Deserialize)]
-struct Step {
-    report: Option<Report>,
-    set_model: Option<SetState>,
-    set_package: Option<SetState>,
-    put_package: Option<PutPackage>,
-    remove_package: Option<String>,
-    put_scenario: Option<PutScenario>,
-    remove_scenario: Option<String>,
-    #[serde(default)]
-    expect: Expect,
-}
-
-#[derive(Deserialize)]
-struct Report {
-    node: String,
-    containers: Vec<FixtureContainer>,
-}
-
-#[derive(Deserialize)]
-struct FixtureContainer {
-    name: String,
-    status: Option<String>,
-    #[serde(default)]
-    state: Map,
-    #[serde(default)]
-    annotation: Map,
-    #[serde(default)]
-    config: Map,
-}
-
-#[derive(Deserialize)]
-struct SetState {
-    model: Option<String>,
-    package: Option<String>,
-    state: String,
-}
-
-#[derive(Deserialize)]
-struct PutPackage {
-    package: String,
-    models: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct PutScenario {
-    scenario: String,
-    target: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct Expect {
-    #[serde(default)]
-    puts: Map,
-    #[serde(default)]
-    deletes: Vec<String>,
-    #[serde(default)]
-    models: Map,
-    #[serde(default)]
-    packages: Map,
-    #[serde(default)]
-    package_deletes: Vec<String>,
-    #[serde(default)]
-    reconcile: Vec<String>,
 }
 
 fn run_step(fleet: &mut Fleet, step: &Step) -> Value {
