@@ -132,6 +132,12 @@ pub fn run(etcd: bool) -> Result<()> {
 }
 
 pub fn build() -> Result<()> {
-    step("release build");
-    run_cmd(cargo(&["build", "--workspace", "--release", "--locked"]))
+    step("release build of the workspace");
+    run_cmd(cargo(&["build", "--workspace", "--release", "--locked"]))?;
+    crate::web::build()?;
+    info(&format!(
+        "binaries in {}; the explorer in web/ (serve it with cargo xtask web)",
+        root().join("target/release").display()
+    ));
+    Ok(())
 }
