@@ -145,6 +145,65 @@ async fn raw_puts(etcd: &str, clients: usize, per_client: usize) -> Result<Phase
     })
 }
 
+/// What one report costs the store, without the daemon: a transaction that compares and puts
+/// three keys (a container, its model, its package), one per client at a time.
+async fn raw_txns(etcd: &str, clients: usize, per_client: usize) -> Result<Phase> {
+    use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+    let before = etcd_writes(etcd).await?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let mut client = etcd_client::Client::connect([etcd], None).await?;
+        // Keys of this run only, so every first compare is against an absent key.
+        let run = std::process::id();
+        tasks.push(tokio::spawn(async move {
+            let keys = [
+                format!("/bench/txn/{run}/container/c{c}"),
+                format!("/bench/txn/{run}/model/c{c}"),
+                format!("/bench/txn/{run}/package/c{c}"),
+            ];
+            let mut revisions = [0i64; 3];
+            let mut lat = Vec::with_capacity(per_client);
+            for i in 0..per_client {
+                let value = if i % 2 == 0 { "dead" } else { "running" };
+                let txn = Txn::new()
+                    .when(
+                        keys.iter()
+                            .zip(revisions)
+                            .map(|(k, r)| Compare::mod_revision(k.as_str(), CompareOp::Equal, r))
+                            .collect::<Vec<_>>(),
+                    )
+                    .and_then(
+                        keys.iter()
+                            .map(|k| TxnOp::put(k.as_str(), value, None))
+                            .collect::<Vec<_>>(),
+                    );
+                let t = Instant::now();
+                let resp = client.txn(txn).await?;
+                lat.push(t.elapsed());
+                if !resp.succeeded() {
+                    return Err(etcd_client::Error::InvalidArgs(
+                        "baseline txn conflicted".into(),
+                    ));
+                }
+                revisions = [resp.header().map_or(0, |h| h.revision()); 3];
+            }
+            Ok::<_, etcd_client::Error>(lat)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let wall = started.elapsed();
+    Ok(Phase {
+        latencies,
+        wall,
+        container_writes: 0,
+        etcd_writes: etcd_writes(etcd).await? - before,
+    })
+}
+
 fn container(name: String, dead: bool) -> ContainerInfo {
     let state: BTreeMap<String, String> = if dead {
         [("Status", "exited"), ("ExitCode", "1")]
@@ -277,6 +336,11 @@ async fn main() -> Result<()> {
         a.clients, a.reports
     );
     let raw_conc = raw_puts(&a.etcd, a.clients, a.reports).await?;
+    eprintln!(
+        "loadgen: raw etcd 3-key transactions, {} clients x {}",
+        a.clients, a.reports
+    );
+    let txn_conc = raw_txns(&a.etcd, a.clients, a.reports).await?;
     eprintln!("loadgen: reports, 1 node agent x {}", a.reports);
     let ours_seq = reports(&client, &a.etcd, 0..1, a.reports).await?;
     eprintln!(
@@ -286,11 +350,12 @@ async fn main() -> Result<()> {
     let ours_conc = reports(&client, &a.etcd, 0..a.clients, a.reports).await?;
     let rss = a.daemon_pid.and_then(peak_rss_bytes);
     println!(
-        "{{\"clients\":{},\"reports_per_client\":{},\"raw_sequential\":{},\"raw_concurrent\":{},\"ours_sequential\":{},\"ours_concurrent\":{},\"daemon_peak_rss_bytes\":{}}}",
+        "{{\"clients\":{},\"reports_per_client\":{},\"raw_sequential\":{},\"raw_concurrent\":{},\"txn_concurrent\":{},\"ours_sequential\":{},\"ours_concurrent\":{},\"daemon_peak_rss_bytes\":{}}}",
         a.clients,
         a.reports,
         raw_seq.json(),
         raw_conc.json(),
+        txn_conc.json(),
         ours_seq.json(),
         ours_conc.json(),
         rss.map_or("null".to_owned(), |b| b.to_string())

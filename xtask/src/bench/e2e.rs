@@ -136,6 +136,15 @@ fn to_sections(v: &Value) -> Vec<Section> {
         ));
     }
     rows.push(Row::new(
+        format!(
+            "{CLIENTS} clients: acknowledged reports/s vs raw etcd 3-key compare-and-swap \
+             transactions/s (a report's store work, without the daemon)"
+        ),
+        f("ours_concurrent", "per_s"),
+        f("txn_concurrent", "per_s"),
+        Unit::PerSecond,
+    ));
+    rows.push(Row::new(
         "daemon peak memory (VmHWM)",
         v["daemon_peak_rss_bytes"].as_f64(),
         None,
