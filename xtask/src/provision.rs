@@ -135,3 +135,16 @@ pub fn chromium() -> Result<(PathBuf, PathBuf)> {
     apt_install("chromium", &["chromium", "chromium-driver"])?;
     find().context("chromium was installed but chromium or chromedriver is not on PATH")
 }
+
+/// Ensures Node.js is on PATH (wasm-bindgen-test runs the binding tests in it), installing
+/// Debian's `nodejs` if missing.
+pub fn node() -> Result<()> {
+    if let Some(v) = output("node", &["--version"]) {
+        info(&format!("node: {}", v.trim()));
+        return Ok(());
+    }
+    apt_install("Node.js", &["nodejs"])?;
+    output("node", &["--version"])
+        .map(|_| ())
+        .context("nodejs was installed but node is not on PATH")
+}

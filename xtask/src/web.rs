@@ -75,6 +75,7 @@ pub fn web() -> Result<()> {
 /// The wasm binding tests (Node) and the end-to-end test in headless Chromium.
 pub fn test() -> Result<()> {
     step("state-wasm binding tests (wasm-bindgen-test in Node)");
+    provision::node()?;
     provision::wasm_bindgen_cli()?;
     let mut tests = cargo(&[
         "test",
