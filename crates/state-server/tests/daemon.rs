@@ -1039,3 +1039,125 @@ async fn restart_knows_each_nodes_containers() {
     assert_eq!(etcd.value("/node/n2/containers").await, None);
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_reports_survive_a_conflicting_writer() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, client) = start(&etcd, &ac).await;
+    let nodes = 8;
+    for n in 0..nodes {
+        report(
+            &mut client.clone(),
+            &format!("n{n}"),
+            vec![running(&format!("m{n}_a"))],
+        )
+        .await;
+    }
+    // Another writer changes a model behind the daemon's back: the daemon's next write of it
+    // (alone or grouped with the others) must fail its compare, re-read and plan again.
+    let mut other = etcd.client().await;
+    other
+        .put("/model/m0/state", "MODEL_STATE_PAUSED", None)
+        .await
+        .expect("put");
+    let mut tasks = Vec::new();
+    for n in 0..nodes {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            report(
+                &mut client,
+                &format!("n{n}"),
+                vec![dead(&format!("m{n}_a"))],
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        let resp = t.await.expect("task");
+        assert!(resp.contains("1 containers stored"), "{resp}");
+    }
+    for n in 0..nodes {
+        assert_eq!(
+            etcd.value(&format!("/model/m{n}/state")).await.as_deref(),
+            Some("MODEL_STATE_DEAD"),
+            "m{n}"
+        );
+        assert_eq!(
+            etcd.value(&format!("/container/m{n}_a/state"))
+                .await
+                .as_deref(),
+            Some("dead")
+        );
+    }
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_reports_during_an_outage_are_refused_then_accepted() {
+    let mut etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let (daemon, client) = start(&etcd, &ac).await;
+    let nodes = 6;
+    for n in 0..nodes {
+        report(
+            &mut client.clone(),
+            &format!("n{n}"),
+            vec![running(&format!("m{n}_a"))],
+        )
+        .await;
+    }
+    etcd.kill();
+    let mut tasks = Vec::new();
+    for n in 0..nodes {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .send_changed_container_list(list(&format!("n{n}"), vec![dead(&format!("m{n}_a"))]))
+                .await
+        }));
+    }
+    for t in tasks {
+        let e = t
+            .await
+            .expect("task")
+            .expect_err("refused while etcd is down");
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    }
+    etcd.restart().await;
+    // The refused reports changed nothing: the same lists are stored in full once etcd is back.
+    eventually(Duration::from_secs(15), "reports accepted again", || {
+        let mut client = client.clone();
+        async move {
+            client
+                .send_changed_container_list(list("n0", vec![dead("m0_a")]))
+                .await
+                .ok()
+        }
+    })
+    .await;
+    let mut tasks = Vec::new();
+    for n in 1..nodes {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            report(
+                &mut client,
+                &format!("n{n}"),
+                vec![dead(&format!("m{n}_a"))],
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        let resp = t.await.expect("task");
+        assert!(resp.contains("1 written"), "{resp}");
+    }
+    for n in 0..nodes {
+        assert_eq!(
+            etcd.value(&format!("/model/m{n}/state")).await.as_deref(),
+            Some("MODEL_STATE_DEAD"),
+            "m{n}"
+        );
+    }
+    daemon.stop().await;
+}
