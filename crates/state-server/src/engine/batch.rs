@@ -1,9 +1,10 @@
 //! Group commit: reports that queue up while the store is busy are planned one after another
-//! on the in-memory fleet and stored in one transaction, so many node agents cost one store
-//! round trip. If that transaction cannot be stored, every plan is undone and the reports are
-//! stored one by one, exactly as if they had arrived alone.
+//! on the in-memory fleet and stored together, as many per transaction as fit in the store's
+//! operation limit, so many node agents cost one store round trip. If a group's transaction
+//! cannot be stored, its plans are undone and its reports stored one by one, exactly as if they
+//! had arrived alone.
 
-use std::collections::HashMap;
+use std::{borrow::Cow, collections::HashMap};
 
 use state_core::fleet::{Event, Plan, Undo};
 use tokio::sync::oneshot;
@@ -13,19 +14,31 @@ use super::{
 };
 use crate::store::{Committed, Store, Write};
 
-/// Most reports stored in one transaction.
+/// Most reports taken from the queue at once.
 pub(super) const MAX_BATCH: usize = 64;
+
+type Reply = oneshot::Sender<Result<ReportSummary, EngineError>>;
 
 struct Planned {
     event: Event,
     source: String,
-    reply: oneshot::Sender<Result<ReportSummary, EngineError>>,
+    reply: Reply,
     changes: Plan,
     undo: Undo,
 }
 
+/// Reports planned and applied in memory, waiting to be stored in one transaction.
+#[derive(Default)]
+struct Group {
+    planned: Vec<Planned>,
+    /// Key -> value, or `None` to delete; the last write of the group wins.
+    merged: HashMap<String, Option<Cow<'static, str>>>,
+    /// Keys in the order they were first written.
+    order: Vec<String>,
+}
+
 impl<S: Store> Engine<S> {
-    /// Stores a run of reports, together when they fit in one transaction.
+    /// Stores a run of reports, in groups that each fit in one transaction.
     pub(super) async fn reports(&mut self, commands: Vec<Command>) {
         if commands.len() == 1 {
             for c in commands {
@@ -33,10 +46,8 @@ impl<S: Store> Engine<S> {
             }
             return;
         }
-        let mut planned: Vec<Planned> = Vec::with_capacity(commands.len());
-        // Key -> (value, or None to delete), the last write of the run winning.
-        let mut merged: HashMap<String, Option<std::borrow::Cow<'static, str>>> = HashMap::new();
-        let mut order: Vec<String> = Vec::new();
+        let limit = self.cfg.max_txn_ops.max(1);
+        let mut group = Group::default();
         for c in commands {
             let Command::Report {
                 node,
@@ -53,14 +64,32 @@ impl<S: Store> Engine<S> {
             let source = format!("NodeAgent/{node}");
             let event = Event::NodeReport { node, containers };
             let mut plan = self.fleet.plan(&event);
+            let fits = |group: &Group, plan: &Plan| {
+                let new = writes(plan)
+                    .iter()
+                    .filter(|(k, _)| !group.merged.contains_key(k))
+                    .count();
+                group.merged.len() + new <= limit
+            };
+            if !group.planned.is_empty() && !fits(&group, &plan) {
+                self.store_group(std::mem::take(&mut group)).await;
+                // Storing the group may have undone it: plan against the fleet as it is now.
+                plan = self.fleet.plan(&event);
+            }
+            if group.planned.is_empty() && !fits(&group, &plan) {
+                // Too big for one transaction even alone: stored on its own, split in order.
+                self.one_by_one(std::iter::once((event, source, reply)))
+                    .await;
+                continue;
+            }
             for (key, value) in writes(&plan) {
-                if merged.insert(key.clone(), value).is_none() {
-                    order.push(key);
+                if group.merged.insert(key.clone(), value).is_none() {
+                    group.order.push(key);
                 }
             }
             let changes = plan.take_changes();
             match self.fleet.commit_undoable(plan) {
-                Ok(undo) => planned.push(Planned {
+                Ok(undo) => group.planned.push(Planned {
                     event,
                     source,
                     reply,
@@ -70,10 +99,21 @@ impl<S: Store> Engine<S> {
                 Err(e) => tracing::error!(error = %e, "plan could not be applied"),
             }
         }
+        if !group.planned.is_empty() {
+            self.store_group(group).await;
+        }
+    }
+
+    /// Stores a group in one transaction and answers its reports; if that fails, undoes the
+    /// group and stores its reports one by one.
+    async fn store_group(&mut self, group: Group) {
+        let Group {
+            planned,
+            merged,
+            order,
+        } = group;
         let stored = if merged.is_empty() {
             true
-        } else if merged.len() > self.cfg.max_txn_ops {
-            false
         } else {
             let mut write = Write::default();
             for key in &order {
@@ -114,7 +154,7 @@ impl<S: Store> Engine<S> {
             }
             return;
         }
-        // Put the fleet back, then store each report on its own.
+        // Put the fleet back, newest plan first, then store each report on its own.
         let mut undone = Vec::with_capacity(planned.len());
         for p in planned.into_iter().rev() {
             if let Err(e) = self.fleet.undo(p.undo) {
@@ -123,10 +163,19 @@ impl<S: Store> Engine<S> {
             undone.push((p.event, p.source, p.reply));
         }
         undone.reverse();
+        self.one_by_one(undone.into_iter()).await;
+    }
+
+    /// Stores reports one at a time. Once the store deadline has passed for one, the rest are
+    /// refused at once rather than each waiting for it again.
+    async fn one_by_one(&mut self, reports: impl Iterator<Item = (Event, String, Reply)>) {
         let mut refused: Option<EngineError> = None;
-        for (event, source, reply) in undone {
+        for (event, source, reply) in reports {
             if let Some(e) = &refused {
                 let _ = reply.send(Err(e.clone()));
+                continue;
+            }
+            if reply.is_closed() {
                 continue;
             }
             let origin = Origin {
