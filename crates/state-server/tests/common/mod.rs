@@ -256,8 +256,8 @@ pub fn config(store: StoreConfig, action_controller: &str) -> Config {
         action_controller: action_controller.to_owned(),
         ..Config::default()
     };
-    cfg.engine.store_deadline = Duration::from_millis(1500);
-    cfg.store_timeout = Duration::from_millis(500);
+    cfg.engine.store_deadline = Duration::from_secs(3);
+    cfg.store_timeout = Duration::from_secs(1);
     cfg.backoff = Backoff {
         initial: Duration::from_millis(50),
         max: Duration::from_millis(300),
