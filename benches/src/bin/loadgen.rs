@@ -110,6 +110,26 @@ async fn etcd_writes(etcd: &str) -> Result<f64> {
         .sum())
 }
 
+/// Client tasks' latencies of a baseline phase, as a [`Phase`].
+async fn baseline_phase(
+    etcd: &str,
+    etcd_writes_before: f64,
+    started: Instant,
+    tasks: Vec<tokio::task::JoinHandle<Result<Vec<Duration>, etcd_client::Error>>>,
+) -> Result<Phase> {
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let wall = started.elapsed();
+    Ok(Phase {
+        latencies,
+        wall,
+        container_writes: 0,
+        etcd_writes: etcd_writes(etcd).await? - etcd_writes_before,
+    })
+}
+
 async fn raw_puts(etcd: &str, clients: usize, per_client: usize) -> Result<Phase> {
     let before = etcd_writes(etcd).await?;
     let started = Instant::now();
@@ -132,17 +152,7 @@ async fn raw_puts(etcd: &str, clients: usize, per_client: usize) -> Result<Phase
             Ok::<_, etcd_client::Error>(lat)
         }));
     }
-    let mut latencies = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await??);
-    }
-    let wall = started.elapsed();
-    Ok(Phase {
-        latencies,
-        wall,
-        container_writes: 0,
-        etcd_writes: etcd_writes(etcd).await? - before,
-    })
+    baseline_phase(etcd, before, started, tasks).await
 }
 
 /// What one report costs the store, without the daemon: a transaction that compares and puts
@@ -191,17 +201,7 @@ async fn raw_txns(etcd: &str, clients: usize, per_client: usize) -> Result<Phase
             Ok::<_, etcd_client::Error>(lat)
         }));
     }
-    let mut latencies = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await??);
-    }
-    let wall = started.elapsed();
-    Ok(Phase {
-        latencies,
-        wall,
-        container_writes: 0,
-        etcd_writes: etcd_writes(etcd).await? - before,
-    })
+    baseline_phase(etcd, before, started, tasks).await
 }
 
 fn container(name: String, dead: bool) -> ContainerInfo {

@@ -59,6 +59,25 @@ async fn report(client: &mut Client, node: &str, containers: Vec<ContainerInfo>)
         .resp
 }
 
+/// Sends one report per node in `nodes` at once; returns the answers in node order.
+async fn report_concurrently(
+    client: &Client,
+    nodes: std::ops::Range<usize>,
+    containers: fn(usize) -> Vec<ContainerInfo>,
+) -> Vec<String> {
+    let tasks: Vec<_> = nodes
+        .map(|n| {
+            let mut client = client.clone();
+            tokio::spawn(async move { report(&mut client, &format!("n{n}"), containers(n)).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.expect("task"));
+    }
+    answers
+}
+
 async fn change(
     client: &mut Client,
     kind: ResourceType,
@@ -1061,20 +1080,8 @@ async fn concurrent_reports_survive_a_conflicting_writer() {
         .put("/model/m0/state", "MODEL_STATE_PAUSED", None)
         .await
         .expect("put");
-    let mut tasks = Vec::new();
-    for n in 0..nodes {
-        let mut client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            report(
-                &mut client,
-                &format!("n{n}"),
-                vec![dead(&format!("m{n}_a"))],
-            )
-            .await
-        }));
-    }
-    for t in tasks {
-        let resp = t.await.expect("task");
+    let dead_a = |n: usize| vec![dead(&format!("m{n}_a"))];
+    for resp in report_concurrently(&client, 0..nodes, dead_a).await {
         assert!(resp.contains("1 containers stored"), "{resp}");
     }
     for n in 0..nodes {
@@ -1136,20 +1143,8 @@ async fn concurrent_reports_during_an_outage_are_refused_then_accepted() {
         }
     })
     .await;
-    let mut tasks = Vec::new();
-    for n in 1..nodes {
-        let mut client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            report(
-                &mut client,
-                &format!("n{n}"),
-                vec![dead(&format!("m{n}_a"))],
-            )
-            .await
-        }));
-    }
-    for t in tasks {
-        let resp = t.await.expect("task");
+    let dead_a = |n: usize| vec![dead(&format!("m{n}_a"))];
+    for resp in report_concurrently(&client, 1..nodes, dead_a).await {
         assert!(resp.contains("1 written"), "{resp}");
     }
     for n in 0..nodes {

@@ -168,7 +168,10 @@ impl<S: Store> Engine<S> {
 
     /// Stores reports one at a time. Once the store deadline has passed for one, the rest are
     /// refused at once rather than each waiting for it again.
-    async fn one_by_one(&mut self, reports: impl Iterator<Item = (Event, String, Reply)>) {
+    pub(super) async fn one_by_one(
+        &mut self,
+        reports: impl Iterator<Item = (Event, String, Reply)>,
+    ) {
         let mut refused: Option<EngineError> = None;
         for (event, source, reply) in reports {
             if let Some(e) = &refused {

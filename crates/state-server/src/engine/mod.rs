@@ -439,20 +439,10 @@ impl<S: Store> Engine<S> {
                 containers,
                 reply,
             } => {
-                if reply.is_closed() {
-                    return;
-                }
                 let source = format!("NodeAgent/{node}");
-                let origin = Origin {
-                    source: &source,
-                    transition_id: "",
-                };
                 let event = Event::NodeReport { node, containers };
-                let result = self
-                    .execute(&event, origin, OnConflict::Replan)
-                    .await
-                    .map(|plan| plan.map(summary).unwrap_or_default());
-                let _ = reply.send(result);
+                self.one_by_one(std::iter::once((event, source, reply)))
+                    .await;
             }
             Command::Change {
                 change,
