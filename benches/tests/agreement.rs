@@ -13,7 +13,7 @@ use state_benches::{
 use state_core::{
     ContainerState, ModelState, PackageState,
     container::container_state,
-    fleet::{Fleet, Plan},
+    fleet::{Changes, Fleet},
 };
 
 /// A small deterministic generator (xorshift64*), so the test needs no dependency.
@@ -74,7 +74,7 @@ fn sorted<K: ToString, V: Copy>(items: impl IntoIterator<Item = (K, V)>) -> BTre
     items.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-fn plan_changes(plan: &Plan) -> (BTreeMap<String, ModelState>, BTreeMap<String, PackageState>) {
+fn plan_changes(plan: &Changes) -> (BTreeMap<String, ModelState>, BTreeMap<String, PackageState>) {
     (
         sorted(plan.models.iter().map(|u| (&u.name, u.new))),
         sorted(plan.packages.iter().map(|u| (&u.name, u.new))),

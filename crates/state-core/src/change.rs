@@ -1,5 +1,6 @@
-//! `SendStateChange` semantics without I/O (spec §6): validation, compare-and-set against the
-//! stored state, the no-op rule, the scenario table and the owner check, in the spec's order.
+//! `SendStateChange` semantics without I/O (`docs/contract.md#state-change-checks`): validation,
+//! compare-and-set against the stored state, the no-op rule, the scenario table and the owner
+//! check, in the contract's order.
 
 use alloc::{string::String, vec::Vec};
 use core::fmt;
@@ -7,7 +8,8 @@ use core::fmt;
 use crate::{
     ModelState, PackageState, ResourceType, ScenarioState,
     error::{NameError, ParseStateError},
-    name::{ModelName, PackageName, ScenarioName},
+    fleet::{Event, Fleet},
+    kind::{Kind, ModelKind, PackageKind, Resource, ScenarioKind, State, Stateful},
     scenario::{Component, Transition, Verdict, check_transition},
 };
 
@@ -18,7 +20,7 @@ pub struct ChangeRequest<'a> {
     pub resource_type: ResourceType,
     /// `resource_name`
     pub name: &'a str,
-    /// `current_state`: what the sender believes is stored (`""`: absent)
+    /// `current_state`: what the sender believes is stored (`""`: no precondition)
     pub current: &'a str,
     /// `target_state`
     pub target: &'a str,
@@ -26,26 +28,27 @@ pub struct ChangeRequest<'a> {
     pub source: &'a str,
 }
 
-/// A validated change of one resource of kind `N` with states `S`.
+/// A validated change of one resource of kind `K`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Change<N, S> {
+pub struct Change<K: Stateful> {
     /// The resource.
-    pub name: N,
-    /// The state the sender believes is stored; `None` for absent.
-    pub current: Option<S>,
+    pub name: K::Name,
+    /// The state the sender believes is stored; `None`: no precondition
+    /// (`docs/contract.md#state-change-checks`).
+    pub current: Option<K::State>,
     /// The requested state.
-    pub target: S,
+    pub target: K::State,
 }
 
 /// A validated state change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValidChange {
     /// A scenario lifecycle step.
-    Scenario(Change<ScenarioName, ScenarioState>),
+    Scenario(Change<ScenarioKind>),
     /// A direct model update (cascades to its packages).
-    Model(Change<ModelName, ModelState>),
+    Model(Change<ModelKind>),
     /// A direct package update.
-    Package(Change<PackageName, PackageState>),
+    Package(Change<PackageKind>),
 }
 
 /// How a rejected change maps onto the wire `ErrorCode`.
@@ -155,14 +158,11 @@ fn parse_opt<S>(
         .map_err(|error| ChangeError::BadState { field, error })
 }
 
-fn parse_change<N, S>(
-    req: &ChangeRequest<'_>,
-    name: fn(&str) -> Result<N, NameError>,
-    parse: fn(&str) -> Result<S, ParseStateError>,
-) -> Result<Change<N, S>, ChangeError> {
-    let name = name(req.name.trim())?;
-    let target = parse_opt("target_state", req.target, parse)?.ok_or(ChangeError::EmptyTarget)?;
-    let current = parse_opt("current_state", req.current, parse)?;
+fn parse_change<K: Stateful>(req: &ChangeRequest<'_>) -> Result<Change<K>, ChangeError> {
+    let name = K::name(req.name.trim())?;
+    let target =
+        parse_opt("target_state", req.target, K::parse)?.ok_or(ChangeError::EmptyTarget)?;
+    let current = parse_opt("current_state", req.current, K::parse)?;
     Ok(Change {
         name,
         current,
@@ -170,25 +170,14 @@ fn parse_change<N, S>(
     })
 }
 
-/// Validates a request (spec §7): the kind, the name and both state strings.
+/// Validates a request (`docs/contract.md#names`, `docs/contract.md#state-spellings`): the
+/// kind, the name and both state strings.
 pub fn validate(req: &ChangeRequest<'_>) -> Result<ValidChange, ChangeError> {
-    match req.resource_type {
-        ResourceType::Scenario => Ok(ValidChange::Scenario(parse_change(
-            req,
-            |s| ScenarioName::new(s),
-            ScenarioState::parse,
-        )?)),
-        ResourceType::Model => Ok(ValidChange::Model(parse_change(
-            req,
-            |s| ModelName::new(s),
-            ModelState::parse,
-        )?)),
-        ResourceType::Package => Ok(ValidChange::Package(parse_change(
-            req,
-            |s| PackageName::new(s),
-            PackageState::parse,
-        )?)),
-        other => Err(ChangeError::UnsupportedResource(other)),
+    match Kind::from_resource_type(req.resource_type) {
+        Some(Kind::Scenario) => Ok(ValidChange::Scenario(parse_change(req)?)),
+        Some(Kind::Model) => Ok(ValidChange::Model(parse_change(req)?)),
+        Some(Kind::Package) => Ok(ValidChange::Package(parse_change(req)?)),
+        None => Err(ChangeError::UnsupportedResource(req.resource_type)),
     }
 }
 
@@ -200,76 +189,154 @@ pub enum Outcome {
     /// Store the target. `wrong_owner` is set when a non-owner's request was accepted
     /// (lenient mode), so the caller can log a warning.
     Write {
-        /// The transition, when the source did not own it.
+        /// The transition's owners, when the source is not one of them.
         wrong_owner: Option<&'static [Component]>,
     },
 }
 
-fn precondition<S: Copy + PartialEq>(
-    current: Option<S>,
-    stored: Option<S>,
-    spell: fn(S) -> &'static str,
-) -> Result<(), ChangeError> {
-    if current == stored {
-        Ok(())
-    } else {
-        Err(ChangeError::PreconditionFailed {
-            claimed: shown_state(current.map(spell)),
-            stored: shown_state(stored.map(spell)),
-        })
+/// A change decided against the fleet: what to answer, and the event that carries it out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Write or no-op.
+    pub outcome: Outcome,
+    /// The direct-set event to plan when the outcome is a write.
+    pub event: Event,
+    /// The stored state before (`None`: absent).
+    pub from: Option<State>,
+    /// The requested state.
+    pub to: State,
+}
+
+impl ValidChange {
+    /// The resource the change is about.
+    pub fn resource(&self) -> Resource {
+        match self {
+            ValidChange::Scenario(c) => Resource::Scenario(c.name.clone()),
+            ValidChange::Model(c) => Resource::Model(c.name.clone()),
+            ValidChange::Package(c) => Resource::Package(c.name.clone()),
+        }
+    }
+
+    /// Decides the change against the states in `fleet`
+    /// (`docs/contract.md#state-change-checks`).
+    pub fn decide(
+        &self,
+        fleet: &Fleet,
+        source: &str,
+        strict: bool,
+    ) -> Result<Decision, ChangeError> {
+        match self {
+            ValidChange::Scenario(c) => decide_in(c, fleet, source, strict),
+            ValidChange::Model(c) => decide_in(c, fleet, source, strict),
+            ValidChange::Package(c) => decide_in(c, fleet, source, strict),
+        }
     }
 }
 
-/// Decides a direct model or package update: compare-and-set, then the no-op rule. Any state
-/// may follow any other.
-pub fn decide_direct<N, S: Copy + PartialEq>(
-    change: &Change<N, S>,
-    stored: Option<S>,
-    spell: fn(S) -> &'static str,
-) -> Result<Outcome, ChangeError> {
-    precondition(change.current, stored, spell)?;
-    if stored == Some(change.target) {
-        return Ok(Outcome::NoOp);
-    }
-    Ok(Outcome::Write { wrong_owner: None })
+fn decide_in<K: Stateful + Transitions>(
+    change: &Change<K>,
+    fleet: &Fleet,
+    source: &str,
+    strict: bool,
+) -> Result<Decision, ChangeError> {
+    let stored = K::stored(fleet, &change.name);
+    Ok(Decision {
+        outcome: decide(change, stored, source, strict)?,
+        event: K::set(&change.name, change.target),
+        from: stored.map(K::any),
+        to: K::any(change.target),
+    })
 }
 
-/// Decides a scenario step: compare-and-set, the no-op rule, the transition table, then the
-/// owner check (which refuses only when `strict`).
-pub fn decide_scenario(
-    change: &Change<ScenarioName, ScenarioState>,
-    stored: Option<ScenarioState>,
+/// Decides a change against the stored state, in the contract's order: compare-and-set
+/// (only when `current` is given), the no-op rule, then the kind's transition rules.
+pub fn decide<K: Stateful + Transitions>(
+    change: &Change<K>,
+    stored: Option<K::State>,
     source: &str,
     strict: bool,
 ) -> Result<Outcome, ChangeError> {
-    precondition(change.current, stored, ScenarioState::stored)?;
+    if let Some(current) = change.current {
+        if Some(current) != stored {
+            return Err(ChangeError::PreconditionFailed {
+                claimed: Shown(K::any(current).stored().into()),
+                stored: shown_state(stored.map(|s| K::any(s).stored())),
+            });
+        }
+    }
     if stored == Some(change.target) {
         return Ok(Outcome::NoOp);
     }
-    let owners = |t: &Transition| {
-        Shown(crate::error::list(
-            &t.owners.iter().map(|c| c.name()).collect::<Vec<_>>(),
-        ))
-    };
-    match check_transition(stored, change.target, source) {
-        Verdict::Allowed(_) => Ok(Outcome::Write { wrong_owner: None }),
-        Verdict::WrongOwner(t) if strict => Err(ChangeError::PermissionDenied {
-            sender: source.into(),
-            from: shown_state(stored.map(ScenarioState::stored)),
-            to: change.target.stored(),
-            owners: owners(t),
-        }),
-        Verdict::WrongOwner(t) => Ok(Outcome::Write {
-            wrong_owner: Some(t.owners),
-        }),
-        Verdict::Invalid { allowed } => Err(ChangeError::InvalidTransition {
-            from: shown_state(stored.map(ScenarioState::stored)),
-            to: change.target.stored(),
-            allowed: Shown(if allowed.is_empty() {
-                "none".into()
-            } else {
-                crate::error::list(&allowed.iter().map(|s| s.stored()).collect::<Vec<_>>())
+    K::transition(stored, change.target, source, strict)
+}
+
+/// Which state may follow which, per kind.
+pub trait Transitions: Stateful {
+    /// Decides a move from `stored` to `target` (never equal) requested by `source`.
+    fn transition(
+        stored: Option<Self::State>,
+        target: Self::State,
+        source: &str,
+        strict: bool,
+    ) -> Result<Outcome, ChangeError>;
+}
+
+/// Models and packages are set directly: any state may follow any other.
+impl Transitions for ModelKind {
+    fn transition(
+        _: Option<ModelState>,
+        _: ModelState,
+        _: &str,
+        _: bool,
+    ) -> Result<Outcome, ChangeError> {
+        Ok(Outcome::Write { wrong_owner: None })
+    }
+}
+
+impl Transitions for PackageKind {
+    fn transition(
+        _: Option<PackageState>,
+        _: PackageState,
+        _: &str,
+        _: bool,
+    ) -> Result<Outcome, ChangeError> {
+        Ok(Outcome::Write { wrong_owner: None })
+    }
+}
+
+/// Scenarios move along the scenario table; a non-owner is refused only when `strict`.
+impl Transitions for ScenarioKind {
+    fn transition(
+        stored: Option<ScenarioState>,
+        target: ScenarioState,
+        source: &str,
+        strict: bool,
+    ) -> Result<Outcome, ChangeError> {
+        let owners = |t: &Transition| {
+            Shown(crate::error::list(
+                &t.owners.iter().map(|c| c.name()).collect::<Vec<_>>(),
+            ))
+        };
+        match check_transition(stored, target, source) {
+            Verdict::Allowed(_) => Ok(Outcome::Write { wrong_owner: None }),
+            Verdict::WrongOwner(t) if strict => Err(ChangeError::PermissionDenied {
+                sender: source.into(),
+                from: shown_state(stored.map(ScenarioState::stored)),
+                to: target.stored(),
+                owners: owners(t),
             }),
-        }),
+            Verdict::WrongOwner(t) => Ok(Outcome::Write {
+                wrong_owner: Some(t.owners),
+            }),
+            Verdict::Invalid { allowed } => Err(ChangeError::InvalidTransition {
+                from: shown_state(stored.map(ScenarioState::stored)),
+                to: target.stored(),
+                allowed: Shown(if allowed.is_empty() {
+                    "none".into()
+                } else {
+                    crate::error::list(&allowed.iter().map(|s| s.stored()).collect::<Vec<_>>())
+                }),
+            }),
+        }
     }
 }

@@ -187,6 +187,20 @@ pub enum ModelSource {
     NameBeforeUnderscore,
 }
 
+/// The name Pullpiri's NodeAgent gives container `container` of model `model`:
+/// `{model}_{container}` (the pod is named after the model; `docs/contract.md#membership`).
+pub fn node_agent_name(model: &str, container: &str) -> String {
+    alloc::format!("{model}_{container}")
+}
+
+/// The part of a NodeAgent container name after its model (`app` for `helloworld_app` of
+/// `helloworld`); `None` when the name does not follow the convention for that model.
+pub fn node_agent_suffix<'a>(name: &'a str, model: &str) -> Option<&'a str> {
+    name.strip_prefix(model)?
+        .strip_prefix('_')
+        .filter(|s| !s.is_empty())
+}
+
 /// Container -> model rules (spec §4). The first rule whose source is present decides.
 pub static MODEL_RULES: &[(ModelSource, &str)] = &[
     (

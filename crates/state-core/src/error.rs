@@ -35,7 +35,7 @@ pub(crate) fn list(items: &[&str]) -> String {
     out
 }
 
-/// A resource, container or node name that breaks the naming rules (spec §7).
+/// A resource, container or node name that breaks the naming rules (`docs/contract.md#names`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
     /// The name is empty.
@@ -44,8 +44,11 @@ pub enum NameError {
         /// What the name was for (`model`).
         kind: &'static str,
     },
-    /// The name is longer than 253 characters.
-    #[error("{kind} name is {len} characters long; the limit is 253")]
+    /// The name is longer than [`crate::name::MAX_NAME_LEN`].
+    #[error(
+        "{kind} name is {len} characters long; the limit is {}",
+        crate::name::MAX_NAME_LEN
+    )]
     TooLong {
         /// What the name was for.
         kind: &'static str,

@@ -1,11 +1,12 @@
-//! The four store-key builders (spec §3) and their inverse.
+//! The store keys (`docs/contract.md#store-keys`): the four state keys and the node membership
+//! key, their builders and their inverse.
 //!
 //! Keys are built only from validated names, so a name can never reach outside its own
 //! `/kind/{name}/state` slot.
 
 use alloc::{format, string::String};
 
-use crate::name::{ContainerName, ModelName, PackageName, ScenarioName};
+use crate::name::{ContainerName, ModelName, NodeName, PackageName, ScenarioName};
 
 /// `/container/{name}/state`
 pub fn container_key(name: &ContainerName) -> String {
@@ -55,19 +56,9 @@ impl StateKey {
             _ => return None,
         })
     }
-
-    /// The key text.
-    pub fn to_key(&self) -> String {
-        match self {
-            StateKey::Container(n) => container_key(n),
-            StateKey::Model(n) => model_key(n),
-            StateKey::Package(n) => package_key(n),
-            StateKey::Scenario(n) => scenario_key(n),
-        }
-    }
 }
 
-/// Prefix under which every key of a kind lives (`/model/`).
+/// Prefix of container state keys.
 pub const CONTAINER_PREFIX: &str = "/container/";
 /// Prefix of model state keys.
 pub const MODEL_PREFIX: &str = "/model/";
@@ -81,3 +72,38 @@ pub const PACKAGE_ARTIFACT_PREFIX: &str = "Package/";
 pub const SCENARIO_ARTIFACT_PREFIX: &str = "Scenario/";
 /// Prefix of model artifacts (`Model/{name}`).
 pub const MODEL_ARTIFACT_PREFIX: &str = "Model/";
+/// Prefix of node membership keys.
+pub const NODE_PREFIX: &str = "/node/";
+
+/// `/node/{name}/containers`: which containers a node runs (see [`crate::members`]).
+pub fn node_key(node: &NodeName) -> String {
+    format!("{NODE_PREFIX}{node}/containers")
+}
+
+/// The node a membership key belongs to; `None` for any other key.
+pub fn parse_node_key(key: &str) -> Option<NodeName> {
+    let name = key.strip_prefix(NODE_PREFIX)?.strip_suffix("/containers")?;
+    NodeName::new(name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_keys_round_trip_and_refuse_escapes() {
+        let n1 = NodeName::new("n1").unwrap();
+        assert_eq!(node_key(&n1), "/node/n1/containers");
+        assert_eq!(parse_node_key(&node_key(&n1)), Some(n1));
+        assert_eq!(parse_node_key("/node/../x/containers"), None);
+        assert_eq!(parse_node_key("/model/m/state"), None);
+    }
+
+    #[test]
+    fn state_keys_parse_back_only_in_their_exact_form() {
+        let m = ModelName::new("m").unwrap();
+        assert_eq!(StateKey::parse(&model_key(&m)), Some(StateKey::Model(m)));
+        assert_eq!(StateKey::parse("/model/m/state/x"), None);
+        assert_eq!(StateKey::parse("/volume/v/state"), None);
+    }
+}

@@ -4,7 +4,10 @@
 //! spellings ([`state`]), validated names and store keys ([`name`], [`key`]), container state
 //! and membership ([`container`]), the model and package decision tables ([`eval`], over the
 //! generic tables of [`table`]), the scenario transition table ([`scenario`]),
-//! `SendStateChange` semantics ([`change`]) and the incremental cascade planner ([`fleet`]).
+//! the stateful kinds as one type ([`kind`]), `SendStateChange` semantics ([`change`]), the
+//! incremental cascade planner ([`fleet`]) and the store writes of a plan ([`writes`]).
+//!
+//! Its rules are the ones `docs/contract.md` states; items cite that file by section anchor.
 //!
 //! It knows nothing of tokio, tonic, etcd, protobuf or JavaScript: no I/O, no async. It is
 //! `#![no_std]` with `alloc`.
@@ -25,10 +28,12 @@ pub mod error;
 pub mod eval;
 pub mod fleet;
 pub mod key;
+pub mod kind;
 pub mod members;
 pub mod name;
 pub mod scenario;
 pub mod state;
 pub mod table;
+pub mod writes;
 
-pub use state::{ContainerState, ModelState, PackageState, ResourceType, ScenarioState};
+pub use state::{ContainerState, ModelState, PackageState, PodStatus, ResourceType, ScenarioState};

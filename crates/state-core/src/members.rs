@@ -6,26 +6,12 @@
 //! The value is one line per container, sorted by name: `container<TAB>model<TAB>package`,
 //! with an empty field for no model or no package. Names never hold tabs or newlines.
 
-use alloc::{format, string::String, vec::Vec};
+use alloc::{string::String, vec::Vec};
 
 use crate::{
     error::NameError,
-    name::{ContainerName, ModelName, NodeName, PackageName},
+    name::{ContainerName, ModelName, PackageName},
 };
-
-/// Prefix of node membership keys.
-pub const NODE_PREFIX: &str = "/node/";
-
-/// `/node/{name}/containers`
-pub fn node_key(node: &NodeName) -> String {
-    format!("{NODE_PREFIX}{node}/containers")
-}
-
-/// The node a membership key belongs to; `None` for any other key.
-pub fn parse_node_key(key: &str) -> Option<NodeName> {
-    let name = key.strip_prefix(NODE_PREFIX)?.strip_suffix("/containers")?;
-    NodeName::new(name).ok()
-}
 
 /// One container of a node.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -127,13 +113,6 @@ mod tests {
         assert_eq!(back.len(), 2);
         assert_eq!(back[0].container, a);
         assert_eq!(back[1].package, None);
-        assert_eq!(
-            parse_node_key(&node_key(&NodeName::new("n1").unwrap()))
-                .unwrap()
-                .as_str(),
-            "n1"
-        );
-        assert_eq!(parse_node_key("/node/../x/containers"), None);
         assert!(decode("a\tb\n").is_err());
         assert_eq!(
             decode("a\t../b\t\n").map_err(|e| alloc::format!("{e}")),

@@ -1,4 +1,5 @@
-//! The state enums, their accepted spellings and their canonical stored values (spec §3, §7).
+//! The state enums, their accepted spellings and their canonical stored values
+//! (`docs/contract.md#state-spellings`).
 
 use core::fmt;
 
@@ -230,6 +231,35 @@ const RESOURCE_TYPES: &[&str] = &[
 impl fmt::Display for ResourceType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.short())
+    }
+}
+
+/// Status of a pod in the ActionController's `ReconcileRequest` (`docs/contract.md#reconcile`).
+/// Only the two values a reconcile request carries are named here; see
+/// [`crate::fleet::Reconcile`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PodStatus {
+    /// `RUNNING` (wire number 3)
+    Running,
+    /// `FAILED` (wire number 5)
+    Failed,
+}
+
+impl PodStatus {
+    /// Protobuf enum number.
+    pub const fn wire(self) -> i32 {
+        match self {
+            PodStatus::Running => 3,
+            PodStatus::Failed => 5,
+        }
+    }
+
+    /// Protobuf value name (`FAILED`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            PodStatus::Running => "RUNNING",
+            PodStatus::Failed => "FAILED",
+        }
     }
 }
 

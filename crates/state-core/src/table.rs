@@ -180,9 +180,4 @@ impl<S: Counted, T: Copy> Table<S, T> {
             row,
         }
     }
-
-    /// Evaluates the table and returns only the state.
-    pub fn state(&self, counts: &Counts<S>) -> T {
-        self.decide(Some(counts)).state
-    }
 }

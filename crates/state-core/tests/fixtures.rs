@@ -4,16 +4,16 @@
 use serde::Deserialize;
 use state_core::{
     ContainerState, ModelState, PackageState, ResourceType, ScenarioState,
-    change::{
-        ChangeRequest, ErrorKind, Outcome, ValidChange, decide_direct, decide_scenario, validate,
-    },
+    change::{ChangeRequest, ErrorKind, Outcome, ValidChange, decide, validate},
     container::{Limits, RawContainer, container_state},
     eval::{MODEL_TABLE, PACKAGE_TABLE},
-    fleet::{Event, Fleet, Plan},
+    fleet::{Changes, Event, Fleet, Plan},
     name::{ModelName, NodeName, PackageName, ScenarioName, validate_name},
     scenario::{Verdict, check_transition},
     table::Counts,
+    writes::WriteSet,
 };
+use std::collections::BTreeSet;
 
 #[path = "fixtures/cascade_schema.rs"]
 mod cascade_schema;
@@ -314,22 +314,27 @@ fn state_change_fixtures() {
             target: &case.target,
             source: &case.source,
         };
+        fn stored<S>(text: &str, parse: fn(&str) -> S) -> Option<S> {
+            (!text.is_empty()).then(|| parse(text))
+        }
         let result = validate(&req).and_then(|valid| match &valid {
-            ValidChange::Scenario(c) => decide_scenario(
+            ValidChange::Scenario(c) => decide(
                 c,
-                (!case.stored.is_empty()).then(|| ScenarioState::parse(&case.stored).unwrap()),
+                stored(&case.stored, |s| ScenarioState::parse(s).unwrap()),
                 &case.source,
                 case.strict,
             ),
-            ValidChange::Model(c) => decide_direct(
+            ValidChange::Model(c) => decide(
                 c,
-                (!case.stored.is_empty()).then(|| ModelState::parse(&case.stored).unwrap()),
-                ModelState::stored,
+                stored(&case.stored, |s| ModelState::parse(s).unwrap()),
+                &case.source,
+                case.strict,
             ),
-            ValidChange::Package(c) => decide_direct(
+            ValidChange::Package(c) => decide(
                 c,
-                (!case.stored.is_empty()).then(|| PackageState::parse(&case.stored).unwrap()),
-                PackageState::stored,
+                stored(&case.stored, |s| PackageState::parse(s).unwrap()),
+                &case.source,
+                case.strict,
             ),
         });
         match (case.outcome.as_str(), &result) {
@@ -432,6 +437,7 @@ fn event_of(step: &Step) -> Event {
 fn check_plan(case: &str, step: usize, plan: &Plan, expect: &Expect) {
     let at = format!("{case} step {step}");
     let puts: Map = plan
+        .changes
         .container_puts
         .iter()
         .map(|(n, s)| (n.to_string(), s.short().to_string()))
@@ -448,12 +454,14 @@ fn check_plan(case: &str, step: usize, plan: &Plan, expect: &Expect) {
         .collect();
     assert_eq!(puts, want_puts, "{at}: container puts");
     let deletes: Vec<String> = plan
+        .changes
         .container_deletes
         .iter()
         .map(|n| n.to_string())
         .collect();
     assert_eq!(deletes, expect.deletes, "{at}: container deletes");
     let models: Map = plan
+        .changes
         .models
         .iter()
         .map(|u| (u.name.to_string(), u.new.short().to_string()))
@@ -465,6 +473,7 @@ fn check_plan(case: &str, step: usize, plan: &Plan, expect: &Expect) {
         .collect();
     assert_eq!(models, want_models, "{at}: model changes");
     let packages: Map = plan
+        .changes
         .packages
         .iter()
         .map(|u| (u.name.to_string(), u.new.short().to_string()))
@@ -480,12 +489,18 @@ fn check_plan(case: &str, step: usize, plan: &Plan, expect: &Expect) {
         })
         .collect();
     assert_eq!(packages, want_packages, "{at}: package changes");
-    let package_deletes: Vec<String> = plan.package_deletes.iter().map(|n| n.to_string()).collect();
+    let package_deletes: Vec<String> = plan
+        .changes
+        .package_deletes
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     assert_eq!(
         package_deletes, expect.package_deletes,
         "{at}: package deletes"
     );
     let reconcile: Vec<String> = plan
+        .changes
         .reconciles
         .iter()
         .map(|r| {
@@ -497,7 +512,7 @@ fn check_plan(case: &str, step: usize, plan: &Plan, expect: &Expect) {
         })
         .collect();
     assert_eq!(reconcile, expect.reconcile, "{at}: reconcile");
-    for u in &plan.models {
+    for u in &plan.changes.models {
         assert_ne!(
             u.old,
             Some(u.new),
@@ -505,7 +520,7 @@ fn check_plan(case: &str, step: usize, plan: &Plan, expect: &Expect) {
             u.name
         );
     }
-    for u in &plan.packages {
+    for u in &plan.changes.packages {
         assert_ne!(
             u.old,
             Some(u.new),
@@ -513,6 +528,55 @@ fn check_plan(case: &str, step: usize, plan: &Plan, expect: &Expect) {
             u.name
         );
     }
+    check_writes(&at, &plan.changes, expect);
+}
+
+/// The store writes: in every step, exactly the state keys the expected changes imply (spelled
+/// out here from the store layout); where the step lists `writes`, every write in order,
+/// node memberships included.
+fn check_writes(at: &str, changes: &Changes, expect: &Expect) {
+    let set = WriteSet::of(changes);
+    let got: Vec<String> = set
+        .iter()
+        .map(|w| match &w.value {
+            Some(v) => format!("{} = {v}", w.key),
+            None => format!("{} deleted", w.key),
+        })
+        .collect();
+    if let Some(want) = &expect.writes {
+        assert_eq!(&got, want, "{at}: writes");
+    }
+    let state_keys: BTreeSet<&String> = got.iter().filter(|w| !w.starts_with("/node/")).collect();
+    let mut want = BTreeSet::new();
+    for (c, s) in &expect.puts {
+        want.insert(format!(
+            "/container/{c}/state = {}",
+            ContainerState::parse(s).unwrap().stored()
+        ));
+    }
+    for c in &expect.deletes {
+        want.insert(format!("/container/{c}/state deleted"));
+    }
+    for (m, s) in &expect.models {
+        want.insert(format!(
+            "/model/{m}/state = {}",
+            ModelState::parse(s).unwrap().stored()
+        ));
+    }
+    for (p, s) in &expect.packages {
+        want.insert(format!(
+            "/package/{p}/state = {}",
+            PackageState::parse(s).unwrap().stored()
+        ));
+    }
+    for p in &expect.package_deletes {
+        want.insert(format!("/package/{p}/state deleted"));
+    }
+    assert_eq!(
+        state_keys,
+        want.iter().collect(),
+        "{at}: state keys written"
+    );
 }
 
 #[test]

@@ -14,8 +14,9 @@ use proptest::prelude::*;
 use state_core::{
     ContainerState, ModelState, PackageState,
     container::ReportedContainer,
-    fleet::{Event, Fleet, Plan},
+    fleet::{Changes, Event, Fleet, Plan},
     name::{ContainerName, ModelName, NodeName, PackageName, ScenarioName},
+    writes::WriteSet,
 };
 
 const NODES: usize = 3;
@@ -343,7 +344,7 @@ fn diff<K: Ord + Clone, V: PartialEq + Copy>(
 }
 
 fn check_plan(
-    plan: &Plan,
+    plan: &Changes,
     before: &Snapshot,
     after: &Snapshot,
     naive: &Naive,
@@ -436,6 +437,55 @@ fn check_plan(
         .chain(late.map(|(p, s)| (p, Some(s))))
         .collect();
     assert_eq!(reconciles, want, "reconciles");
+    check_writes(plan, before, after);
+}
+
+/// The store writes are exactly the keys whose state (or node membership) changed, spelled out
+/// here from the store layout rather than through `state_core::key`.
+fn check_writes(plan: &Changes, before: &Snapshot, after: &Snapshot) {
+    let got: BTreeMap<String, Option<String>> = WriteSet::of(plan)
+        .iter()
+        .filter(|w| !w.key.starts_with("/scenario/"))
+        .map(|w| {
+            let value = if w.key.starts_with("/node/") {
+                w.value.as_ref().map(|_| "members".to_owned())
+            } else {
+                w.value.as_deref().map(str::to_owned)
+            };
+            (w.key.clone(), value)
+        })
+        .collect();
+    let mut want: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for (c, s) in diff(&before.containers, &after.containers) {
+        want.insert(format!("/container/{c}/state"), Some(s.stored().to_owned()));
+    }
+    for c in before
+        .containers
+        .keys()
+        .filter(|c| !after.containers.contains_key(*c))
+    {
+        want.insert(format!("/container/{c}/state"), None);
+    }
+    for (m, s) in diff(&before.models, &after.models) {
+        want.insert(format!("/model/{m}/state"), Some(s.stored().to_owned()));
+    }
+    for (p, s) in diff(&before.packages, &after.packages) {
+        want.insert(format!("/package/{p}/state"), Some(s.stored().to_owned()));
+    }
+    for p in before
+        .packages
+        .keys()
+        .filter(|p| !after.packages.contains_key(*p))
+    {
+        want.insert(format!("/package/{p}/state"), None);
+    }
+    for n in before.members.keys().chain(after.members.keys()) {
+        if before.members.get(n) != after.members.get(n) {
+            let value = after.members.contains_key(n).then(|| "members".to_owned());
+            want.insert(format!("/node/{n}/containers"), value);
+        }
+    }
+    assert_eq!(got, want, "store writes");
 }
 
 fn run(events: &[Event]) {
@@ -475,7 +525,7 @@ fn run(events: &[Event]) {
             let after = naive.derive();
             let context = format!("event {i}: {event:?}");
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                check_plan(plan, &before, &after, &naive, late.clone())
+                check_plan(&plan.changes, &before, &after, &naive, late.clone())
             }));
             if let Err(e) = result {
                 panic!("{context}: plan differs from the reference: {e:?}");

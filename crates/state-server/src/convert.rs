@@ -46,7 +46,9 @@ pub fn container_list(list: &ContainerList, limits: &Limits) -> Result<ValidList
             limit: limits.max_containers,
         });
     }
-    let mut containers: Vec<ReportedContainer> = Vec::with_capacity(list.containers.len());
+    // Entries in list order; a name listed again replaces its earlier entry, which is named
+    // as skipped by its own position in the list.
+    let mut containers: Vec<Option<ReportedContainer>> = Vec::with_capacity(list.containers.len());
     let mut skipped = Vec::new();
     let mut index = std::collections::HashMap::with_capacity(list.containers.len());
     for (i, c) in list.containers.iter().enumerate() {
@@ -59,18 +61,20 @@ pub fn container_list(list: &ContainerList, limits: &Limits) -> Result<ValidList
         };
         match raw.classify(limits) {
             Ok(valid) => {
-                if let Some(prev) = index.insert(valid.name.clone(), containers.len()) {
+                if let Some((prev, slot)) = index.insert(valid.name.clone(), (i, containers.len()))
+                {
+                    containers[slot] = None;
                     skipped.push(format!(
-                        "entry {}: container {:?} is listed again later; the later entry is used",
-                        prev,
+                        "entry {prev}: container {:?} is listed again later; the later entry is used",
                         valid.name.as_str()
                     ));
                 }
-                containers.push(valid);
+                containers.push(Some(valid));
             }
             Err(e) => skipped.push(format!("entry {i}: {e}")),
         }
     }
+    let containers = containers.into_iter().flatten().collect();
     Ok(ValidList {
         node,
         containers,

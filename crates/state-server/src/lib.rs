@@ -1,6 +1,7 @@
 //! The Pullpiri StateManager daemon: gRPC service, store, reconcile sender.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod answer;
 pub mod convert;
 pub mod engine;
 pub mod pb;

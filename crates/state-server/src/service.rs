@@ -7,12 +7,13 @@ use state_core::{
     ResourceType,
     change::{ChangeError, validate},
     container::Limits,
+    kind::{Kind, Resource, State},
 };
 use tonic::{Request, Response, Status};
 
 use crate::{
     convert::{self, error_code},
-    engine::{ChangeFailure, ChangeSummary, Command, EngineError, EngineHandle},
+    engine::{ChangeFailure, Command, EngineError, EngineHandle},
     pb::{
         actioncontroller::{
             OffloadModelRequest,
@@ -69,12 +70,22 @@ fn engine_status(e: &EngineError) -> Status {
     }
 }
 
-fn kind(n: i32) -> Result<ResourceType, Status> {
-    match ResourceType::from_wire(n) {
-        Some(k @ (ResourceType::Scenario | ResourceType::Model | ResourceType::Package)) => Ok(k),
-        _ => Err(Status::invalid_argument(format!(
-            "resource_type {n} is not scenario (1), package (2) or model (3)"
-        ))),
+/// The stateful kind a wire resource type names.
+fn kind(n: i32) -> Result<Kind, Status> {
+    ResourceType::from_wire(n)
+        .and_then(Kind::from_resource_type)
+        .ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "resource_type {n} is not scenario (1), package (2) or model (3)"
+            ))
+        })
+}
+
+fn entry(resource: &Resource, state: State) -> ResourceStateEntry {
+    ResourceStateEntry {
+        resource_type: resource.kind().resource_type().wire(),
+        resource_name: resource.name().to_owned(),
+        state: state.stored().into(),
     }
 }
 
@@ -113,20 +124,7 @@ impl StateManagerConnection for Service {
             .await
             .and_then(|r| r)
             .map_err(|e| engine_status(&e))?;
-        let mut resp = format!(
-            "node {node}: {accepted} containers stored ({} written, {} removed, {} models and {} packages changed)",
-            summary.containers_written,
-            summary.containers_deleted,
-            summary.models_changed,
-            summary.packages_changed
-        );
-        if !valid.skipped.is_empty() {
-            resp.push_str(&format!(
-                "; skipped {}: {}",
-                valid.skipped.len(),
-                valid.skipped.join("; ")
-            ));
-        }
+        let resp = crate::answer::report(&node, accepted, &summary, &valid.skipped);
         Ok(Response::new(SendContainerListResponse { resp }))
     }
 
@@ -166,20 +164,14 @@ impl StateManagerConnection for Service {
             .await
             .map_err(ChangeFailure::from)
             .and_then(|r| r);
-        let resource = format!(
-            "{} {}",
-            ResourceType::from_wire(sc.resource_type).map_or("resource", ResourceType::short),
-            sc.resource_name.trim()
-        );
+        let resource = ResourceType::from_wire(sc.resource_type)
+            .and_then(Kind::from_resource_type)
+            .map_or("resource", Kind::short);
+        let resource = format!("{resource} {}", sc.resource_name.trim());
         Ok(match result {
-            Ok(ChangeSummary::Changed { from, to }) => answer(
+            Ok(summary) => answer(
                 ErrorCode::Success,
-                format!("{resource}: {} -> {to}", from.unwrap_or("absent")),
-                String::new(),
-            ),
-            Ok(ChangeSummary::Unchanged { state }) => answer(
-                ErrorCode::Success,
-                format!("{resource}: already {state}; nothing written"),
+                crate::answer::changed(&resource, &summary),
                 String::new(),
             ),
             Err(ChangeFailure::Rejected(e)) => refused(&e),
@@ -245,27 +237,23 @@ impl StateManagerConnection for Service {
         request: Request<GetResourceStateRequest>,
     ) -> Result<Response<ResourceStateEntry>, Status> {
         let r = request.into_inner();
-        let kind = kind(r.resource_type)?;
-        let name = r.resource_name.trim().to_owned();
-        state_core::name::validate_name(kind.short(), &name)
+        let resource = Resource::new(kind(r.resource_type)?, r.resource_name.trim())
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let state = self
             .engine
             .call(self.wait, |reply| Command::Get {
-                kind,
-                name: name.clone(),
+                resource: resource.clone(),
                 reply,
             })
             .await
+            .and_then(|r| r)
             .map_err(|e| engine_status(&e))?;
         match state {
-            Some(state) => Ok(Response::new(ResourceStateEntry {
-                resource_type: kind.wire(),
-                resource_name: name,
-                state: state.into(),
-            })),
+            Some(state) => Ok(Response::new(entry(&resource, state))),
             None => Err(Status::not_found(format!(
-                "{kind} {name:?} has no stored state"
+                "{} {:?} has no stored state",
+                resource.kind(),
+                resource.name()
             ))),
         }
     }
@@ -279,29 +267,20 @@ impl StateManagerConnection for Service {
         let filter = match r.state.trim() {
             "" => None,
             s => Some(
-                match kind {
-                    ResourceType::Scenario => {
-                        state_core::ScenarioState::parse(s).map(|s| s.stored())
-                    }
-                    ResourceType::Model => state_core::ModelState::parse(s).map(|s| s.stored()),
-                    _ => state_core::PackageState::parse(s).map(|s| s.stored()),
-                }
-                .map_err(|e| Status::invalid_argument(e.to_string()))?,
+                kind.parse_state(s)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
             ),
         };
         let list = self
             .engine
             .call(self.wait, |reply| Command::List { kind, reply })
             .await
+            .and_then(|r| r)
             .map_err(|e| engine_status(&e))?;
         let entries = list
-            .into_iter()
+            .iter()
             .filter(|(_, s)| filter.is_none_or(|f| f == *s))
-            .map(|(name, state)| ResourceStateEntry {
-                resource_type: kind.wire(),
-                resource_name: name,
-                state: state.into(),
-            })
+            .map(|(resource, state)| entry(resource, *state))
             .collect();
         Ok(Response::new(ListResourceStatesResponse { entries }))
     }

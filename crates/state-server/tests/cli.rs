@@ -168,7 +168,7 @@ fn statectl_end_to_end_on_the_embedded_store() {
     let err = server.fails(&["get", "model", "nope"]);
     assert!(err.contains("NotFound"), "{err}");
     let err = server.fails(&["get", "volume", "v"]);
-    assert!(err.contains("unknown kind"), "{err}");
+    assert!(err.contains("unknown resource kind \"volume\""), "{err}");
 
     let bad = dir.path().join("bad.yaml");
     std::fs::write(

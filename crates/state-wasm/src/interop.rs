@@ -14,7 +14,7 @@ use state_core::{
     ContainerState, ModelState, PackageState, ScenarioState,
     change::ErrorKind,
     container::{CONTAINER_RULES, ContainerRule, EntryError, Limits, RawContainer, Then},
-    fleet::{Fleet, Plan, Reconcile, Update},
+    fleet::{Changes, Fleet, Reconcile, Update},
     table::{Counted, Counts, Decision, Table},
 };
 use wasm_bindgen::JsValue;
@@ -101,7 +101,8 @@ struct Changed<'a> {
     new: &'static str,
 }
 
-/// The `ReconcileRequest` the daemon would send to the ActionController (spec §6).
+/// The `ReconcileRequest` the daemon would send to the ActionController
+/// (`docs/contract.md#reconcile`).
 #[derive(Serialize)]
 struct ReconcileRequest<'a> {
     scenario_name: &'a str,
@@ -154,14 +155,14 @@ fn reconcile(r: &Reconcile) -> ReconcileOut<'_> {
         scenario,
         request: ReconcileRequest {
             scenario_name: scenario.unwrap_or(""),
-            current: "FAILED",
-            desired: "RUNNING",
+            current: Reconcile::CURRENT.name(),
+            desired: Reconcile::DESIRED.name(),
         },
     }
 }
 
 /// A plan as a plain object: what changed, with states in their short (lower-case) spelling.
-pub fn plan(plan: &Plan, skipped: &[Skipped]) -> Result<JsValue, JsValue> {
+pub fn plan(plan: &Changes, skipped: &[Skipped]) -> Result<JsValue, JsValue> {
     to_js(&PlanOut {
         containers: plan
             .container_puts

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use state_core::{
     ModelState, PackageState, ResourceType, ScenarioState,
-    change::{ChangeRequest, ValidChange, decide_scenario, validate},
+    change::{ChangeRequest, ValidChange, decide, validate},
     container::ReportedContainer,
     eval::{MODEL_TABLE, PACKAGE_TABLE},
     fleet::{self, Event},
@@ -297,8 +297,8 @@ pub fn decide_scenario_change(
         None | Some("") => None,
         Some(s) => Some(ScenarioState::parse(s).map_err(error)?),
     };
-    let outcome = decide_scenario(&change, stored, source, strict)
-        .map_err(|e| interop::coded_error(&e, e.kind()))?;
+    let outcome =
+        decide(&change, stored, source, strict).map_err(|e| interop::coded_error(&e, e.kind()))?;
     interop::scenario_outcome(&outcome, change.target)
 }
 

@@ -4,7 +4,7 @@
 
 use alloc::{collections::BTreeSet, vec::Vec};
 
-use super::{ContainerEntry, Fleet, Op, PackageEntry, ScenarioEntry, StalePlan};
+use super::{ContainerEntry, Fleet, PackageEntry, ScenarioEntry, StalePlan, op::Op};
 use crate::{
     ContainerState, ModelState, PackageState,
     name::{ContainerName, ModelName, NodeName, PackageName, ScenarioName},
@@ -102,7 +102,7 @@ impl Undo {
                     models: p.map(|p| p.models).unwrap_or_default(),
                 });
             }
-            Op::Member(package, model, _) => {
+            Op::Join(package, model) | Op::Leave(package, model) => {
                 let p = fleet.packages.get(package);
                 steps.push(Step::Member {
                     package: package.clone(),
@@ -127,19 +127,32 @@ impl Undo {
                 name.clone(),
                 fleet.scenarios.get(name).cloned(),
             )),
-            Op::SetScenarioTarget(name, target) => {
-                let old = fleet.scenarios.get(name);
-                steps.push(Step::Scenario(name.clone(), old.cloned()));
-                let targets = old
-                    .and_then(|s| s.target.clone())
-                    .into_iter()
-                    .chain(target.clone().flatten());
-                for t in targets {
-                    let prev = fleet.targeted_by.get(&t).cloned();
-                    steps.push(Step::TargetedBy(t, prev));
-                }
+            Op::TargetScenario(name, target) => {
+                record_scenario(steps, fleet, name, target.as_ref())
             }
+            Op::ForgetScenario(name) => record_scenario(steps, fleet, name, None),
         }
+    }
+}
+
+/// Records a scenario's entry and the target sets of its old and new target.
+fn record_scenario(
+    steps: &mut Vec<Step>,
+    fleet: &Fleet,
+    name: &ScenarioName,
+    new_target: Option<&PackageName>,
+) {
+    let old = fleet.scenarios.get(name);
+    steps.push(Step::Scenario(name.clone(), old.cloned()));
+    for t in old
+        .and_then(|s| s.target.as_ref())
+        .into_iter()
+        .chain(new_target)
+    {
+        steps.push(Step::TargetedBy(
+            t.clone(),
+            fleet.targeted_by.get(t).cloned(),
+        ));
     }
 }
 

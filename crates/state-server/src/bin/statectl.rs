@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, path::PathBuf, process::ExitCode, time::Duratio
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
-use state_core::ResourceType;
+use state_core::kind::Kind;
 use state_server::pb::{
     monitoringserver::{ContainerInfo, ContainerList},
     statemanager::{
@@ -43,14 +43,16 @@ enum Cmd {
     /// Print one resource's state.
     Get {
         /// scenario, package or model.
-        kind: String,
+        #[arg(value_parser = Kind::parse)]
+        kind: Kind,
         /// Its name.
         name: String,
     },
     /// List resources of a kind with their states.
     List {
         /// scenario, package or model.
-        kind: String,
+        #[arg(value_parser = Kind::parse)]
+        kind: Kind,
         /// Only resources in this state.
         #[arg(long)]
         state: Option<String>,
@@ -67,10 +69,12 @@ enum Cmd {
     /// Request a state change.
     Change {
         /// scenario, package or model.
-        kind: String,
+        #[arg(value_parser = Kind::parse)]
+        kind: Kind,
         /// Its name.
         name: String,
-        /// The state you believe is stored (empty: absent).
+        /// The state you believe is stored; the change is refused if it is not (empty: no
+        /// precondition).
         #[arg(long, default_value = "")]
         from: String,
         /// The state to move to.
@@ -105,13 +109,6 @@ fn read(file: &PathBuf) -> Result<String> {
         return std::io::read_to_string(std::io::stdin()).context("reading standard input");
     }
     std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
-}
-
-fn kind(s: &str) -> Result<ResourceType> {
-    match ResourceType::parse(s) {
-        Ok(k @ (ResourceType::Scenario | ResourceType::Package | ResourceType::Model)) => Ok(k),
-        _ => bail!("unknown kind {s:?}: expected scenario, package or model"),
-    }
 }
 
 async fn connect(server: &str) -> Result<StateManagerConnectionClient<Channel>> {
@@ -150,10 +147,9 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Get { kind: k, name } => {
-            let k = kind(&k)?;
             let resp = client
                 .get_resource_state(GetResourceStateRequest {
-                    resource_type: k.wire(),
+                    resource_type: k.resource_type().wire(),
                     resource_name: name,
                 })
                 .await
@@ -162,26 +158,22 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{}", resp.state);
         }
         Cmd::List { kind: k, state } => {
-            let k = kind(&k)?;
             let resp = client
                 .list_resource_states(ListResourceStatesRequest {
-                    resource_type: k.wire(),
+                    resource_type: k.resource_type().wire(),
                     state: state.unwrap_or_default(),
                 })
                 .await
                 .map_err(status)?
                 .into_inner();
-            let width = resp
-                .entries
-                .iter()
-                .map(|e| e.resource_name.len())
-                .max()
-                .unwrap_or(4)
-                .max(4);
-            println!("{:width$}  STATE", "NAME");
-            for e in resp.entries {
-                println!("{:width$}  {}", e.resource_name, e.state);
-            }
+            print!(
+                "{}",
+                table(
+                    resp.entries
+                        .iter()
+                        .map(|e| (e.resource_name.as_str(), e.state.as_str()))
+                )
+            );
         }
         Cmd::Report { node, file } => {
             let text = read(&file)?;
@@ -219,10 +211,9 @@ async fn run(cli: Cli) -> Result<()> {
             source,
             transition_id,
         } => {
-            let k = kind(&k)?;
             let resp = client
                 .send_state_change(StateChange {
-                    resource_type: k.wire(),
+                    resource_type: k.resource_type().wire(),
                     resource_name: name,
                     current_state: from,
                     target_state: to,
@@ -243,6 +234,16 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// `list`'s output: a NAME and STATE column, names padded to the longest.
+fn table<'a>(rows: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> String {
+    let width = rows.clone().map(|(n, _)| n.len()).max().unwrap_or(4).max(4);
+    let mut out = format!("{:width$}  STATE\n", "NAME");
+    for (name, state) in rows {
+        out.push_str(&format!("{name:width$}  {state}\n"));
+    }
+    out
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match run(Cli::parse()).await {
@@ -251,5 +252,42 @@ async fn main() -> ExitCode {
             eprintln!("statectl: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use expect_test::expect;
+
+    use super::*;
+
+    #[test]
+    fn list_prints_an_aligned_table() {
+        let rows = [
+            ("helloworld", "PACKAGE_STATE_RUNNING"),
+            ("p", "PACKAGE_STATE_ERROR"),
+        ];
+        expect![[r#"
+            NAME        STATE
+            helloworld  PACKAGE_STATE_RUNNING
+            p           PACKAGE_STATE_ERROR
+        "#]]
+        .assert_eq(&table(rows.into_iter()));
+        expect![[r#"
+            NAME  STATE
+        "#]]
+        .assert_eq(&table(std::iter::empty()));
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused_with_the_accepted_ones() {
+        let e = Cli::try_parse_from(["statectl", "get", "volume", "v1"]).unwrap_err();
+        expect![[r#"
+            error: invalid value 'volume' for '<KIND>': unknown resource kind "volume": expected one of scenario, package, model
+
+            For more information, try '--help'.
+        "#]]
+        .assert_eq(&e.to_string());
     }
 }

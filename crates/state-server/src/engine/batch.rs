@@ -4,17 +4,21 @@
 //! cannot be stored, its plans are undone and its reports stored one by one, exactly as if they
 //! had arrived alone.
 
-use std::{borrow::Cow, collections::HashMap};
-
-use state_core::fleet::{Event, Plan, Undo};
+use state_core::{
+    fleet::{Changes, Event, Undo},
+    writes::WriteSet,
+};
 use tokio::sync::oneshot;
 
 use super::{
-    Command, Engine, EngineError, OnConflict, Origin, ReportSummary, summary, write::writes,
+    Command, Engine, EngineError, OnConflict, Origin, ReportSummary, execute::summary,
+    write::Written,
 };
-use crate::store::{Committed, Store, Write};
+use crate::store::Store;
 
-/// Most reports taken from the queue at once.
+/// Most reports taken from the queue at once. Reports of ten containers with one change each
+/// need about three writes; 64 of them fill etcd's default 128-operation transaction about
+/// once, so a bigger batch would only be split into more groups while its first reports wait.
 pub(super) const MAX_BATCH: usize = 64;
 
 type Reply = oneshot::Sender<Result<ReportSummary, EngineError>>;
@@ -23,7 +27,7 @@ struct Planned {
     event: Event,
     source: String,
     reply: Reply,
-    changes: Plan,
+    changes: Changes,
     undo: Undo,
 }
 
@@ -31,10 +35,8 @@ struct Planned {
 #[derive(Default)]
 struct Group {
     planned: Vec<Planned>,
-    /// Key -> value, or `None` to delete; the last write of the group wins.
-    merged: HashMap<String, Option<Cow<'static, str>>>,
-    /// Keys in the order they were first written.
-    order: Vec<String>,
+    /// Every plan's writes; the last write of a key wins.
+    writes: WriteSet,
 }
 
 impl<S: Store> Engine<S> {
@@ -64,29 +66,20 @@ impl<S: Store> Engine<S> {
             let source = format!("NodeAgent/{node}");
             let event = Event::NodeReport { node, containers };
             let mut plan = self.fleet.plan(&event);
-            let fits = |group: &Group, plan: &Plan| {
-                let new = writes(plan)
-                    .iter()
-                    .filter(|(k, _)| !group.merged.contains_key(k))
-                    .count();
-                group.merged.len() + new <= limit
-            };
-            if !group.planned.is_empty() && !fits(&group, &plan) {
+            let mut writes = WriteSet::of(&plan.changes);
+            if !group.planned.is_empty() && group.writes.len_with(&writes) > limit {
                 self.store_group(std::mem::take(&mut group)).await;
                 // Storing the group may have undone it: plan against the fleet as it is now.
                 plan = self.fleet.plan(&event);
+                writes = WriteSet::of(&plan.changes);
             }
-            if group.planned.is_empty() && !fits(&group, &plan) {
+            if writes.len() > limit {
                 // Too big for one transaction even alone: stored on its own, split in order.
                 self.one_by_one(std::iter::once((event, source, reply)))
                     .await;
                 continue;
             }
-            for (key, value) in writes(&plan) {
-                if group.merged.insert(key.clone(), value).is_none() {
-                    group.order.push(key);
-                }
-            }
+            group.writes.merge(writes);
             let changes = plan.take_changes();
             match self.fleet.commit_undoable(plan) {
                 Ok(undo) => group.planned.push(Planned {
@@ -107,36 +100,16 @@ impl<S: Store> Engine<S> {
     /// Stores a group in one transaction and answers its reports; if that fails, undoes the
     /// group and stores its reports one by one.
     async fn store_group(&mut self, group: Group) {
-        let Group {
-            planned,
-            merged,
-            order,
-        } = group;
-        let stored = if merged.is_empty() {
+        let Group { planned, writes } = group;
+        let stored = if writes.is_empty() {
             true
         } else {
-            let mut write = Write::default();
-            for key in &order {
-                let expected = self.revisions.get(key).copied().unwrap_or(0);
-                write.compares.push((key.clone(), expected));
-                match &merged[key] {
-                    Some(v) => write.puts.push((key.clone(), v.to_string())),
-                    None => write.deletes.push(key.clone()),
-                }
-            }
-            match self.store.commit(&write).await {
-                Ok(Committed::Applied { revision }) => {
-                    for key in order {
-                        if merged[&key].is_some() {
-                            self.revisions.insert(key, revision);
-                        } else {
-                            self.revisions.remove(&key);
-                        }
-                    }
+            match self.commit(writes.iter()).await {
+                Ok(Written::All) => {
                     self.set_healthy(true).await;
                     true
                 }
-                Ok(Committed::Conflict) => false,
+                Ok(Written::Conflict) => false,
                 Err(e) => {
                     tracing::debug!(error = %e, reports = planned.len(), "group commit failed; storing reports one by one");
                     false

@@ -1,13 +1,11 @@
-//! Storing a plan: compare-and-swap transactions split at the store's operation limit, and
+//! Storing a plan: its [`WriteSet`] (built by state-core) as compare-and-swap transactions, each
+//! key compared with its last known revision, split at the store's operation limit; and
 //! re-reading keys after a conflict.
 
-use std::borrow::Cow;
-
 use state_core::{
-    ContainerState, ModelState, PackageState, ScenarioState,
-    fleet::Plan,
-    key::{StateKey, container_key, model_key, package_key, scenario_key},
-    members::node_key,
+    fleet::Changes,
+    key::StateKey,
+    writes::{KeyWrite, WriteSet},
 };
 
 use super::Engine;
@@ -21,93 +19,69 @@ pub(super) enum Written {
     Conflict,
 }
 
-/// The plan's writes as `(key, Some(value))` puts and `(key, None)` deletes, in the order
-/// they are stored when a plan is split: node memberships and containers, then models, then
-/// packages, then scenarios. A reader of a split write thus never sees a parent state whose children are not
-/// stored yet.
-pub(super) fn writes(plan: &Plan) -> Vec<(String, Option<Cow<'static, str>>)> {
-    let mut out = Vec::with_capacity(plan.write_count());
-    for (node, members) in &plan.nodes {
-        out.push((node_key(node), members.clone().map(Cow::Owned)));
-    }
-    for (name, state) in &plan.container_puts {
-        out.push((
-            container_key(name),
-            Some(ContainerState::stored(*state).into()),
-        ));
-    }
-    for name in &plan.container_deletes {
-        out.push((container_key(name), None));
-    }
-    for u in &plan.models {
-        out.push((model_key(&u.name), Some(ModelState::stored(u.new).into())));
-    }
-    for u in &plan.packages {
-        out.push((
-            package_key(&u.name),
-            Some(PackageState::stored(u.new).into()),
-        ));
-    }
-    for name in &plan.package_deletes {
-        out.push((package_key(name), None));
-    }
-    for u in &plan.scenarios {
-        out.push((
-            scenario_key(&u.name),
-            Some(ScenarioState::stored(u.new).into()),
-        ));
-    }
-    out
-}
-
 impl<S: Store> Engine<S> {
-    /// Stores the plan's writes, each key compared against its last known revision.
-    pub(super) async fn write(&mut self, plan: &Plan) -> Result<Written, StoreError> {
-        let all = writes(plan);
-        for chunk in all.chunks(self.cfg.max_txn_ops.max(1)) {
-            let mut write = Write::default();
-            for (key, value) in chunk {
-                let expected = self.revisions.get(key).copied().unwrap_or(0);
-                write.compares.push((key.clone(), expected));
-                match value {
-                    Some(v) => write.puts.push((key.clone(), v.to_string())),
-                    None => write.deletes.push(key.clone()),
-                }
-            }
-            match self.store.commit(&write).await? {
-                Committed::Applied { revision } => {
-                    for (key, value) in chunk {
-                        if value.is_some() {
-                            self.revisions.insert(key.clone(), revision);
-                        } else {
-                            self.revisions.remove(key);
-                        }
-                    }
-                }
-                Committed::Conflict => return Ok(Written::Conflict),
+    /// Stores a plan's writes, in order, in transactions of at most `max_txn_ops` operations.
+    pub(super) async fn write(&mut self, changes: &Changes) -> Result<Written, StoreError> {
+        let set = WriteSet::of(changes);
+        for chunk in set.chunks(self.cfg.max_txn_ops) {
+            if let Written::Conflict = self.commit(chunk.iter()).await? {
+                return Ok(Written::Conflict);
             }
         }
         Ok(Written::All)
     }
 
+    /// Stores `writes` in one transaction that compares every key with its last known
+    /// revision (0: absent), and records the new revisions.
+    pub(super) async fn commit<'a>(
+        &mut self,
+        writes: impl Iterator<Item = &'a KeyWrite> + Clone,
+    ) -> Result<Written, StoreError> {
+        let mut txn = Write::default();
+        for w in writes.clone() {
+            let expected = self.revisions.get(&w.key).copied().unwrap_or(0);
+            txn.compares.push((w.key.clone(), expected));
+            match &w.value {
+                Some(v) => txn.puts.push((w.key.clone(), v.to_string())),
+                None => txn.deletes.push(w.key.clone()),
+            }
+        }
+        match self.store.commit(&txn).await? {
+            Committed::Applied { revision } => {
+                for w in writes {
+                    if w.value.is_some() {
+                        self.revisions.insert(w.key.clone(), revision);
+                    } else {
+                        self.revisions.remove(&w.key);
+                    }
+                }
+                Ok(Written::All)
+            }
+            Committed::Conflict => Ok(Written::Conflict),
+        }
+    }
+
     /// Re-reads every key the plan writes, after a conflict, into the revisions and the fleet.
-    pub(super) async fn refresh(&mut self, plan: &Plan) -> Result<(), StoreError> {
-        for (key, _) in writes(plan) {
-            match self.store.get(&key).await? {
+    pub(super) async fn refresh(&mut self, changes: &Changes) -> Result<(), StoreError> {
+        for w in &WriteSet::of(changes) {
+            match self.store.get(&w.key).await? {
                 Some(kv) => {
-                    self.revisions.insert(key.clone(), kv.mod_revision);
+                    self.revisions.insert(w.key.clone(), kv.mod_revision);
                     if let Some(Err(e)) =
-                        StateKey::parse(&key).map(|parsed| self.fleet.load(&parsed, &kv.value))
+                        StateKey::parse(&w.key).map(|parsed| self.fleet.load(&parsed, &kv.value))
                     {
-                        tracing::warn!(key = %key, error = %e, "unreadable state written by another writer");
+                        tracing::warn!(key = %w.key, error = %e, "unreadable state written by another writer");
                     }
                 }
                 None => {
-                    self.revisions.remove(&key);
+                    self.revisions.remove(&w.key);
                 }
             }
         }
-        tracing::info!(keys = plan.write_count(), "conflicting write; keys re-read");
+        tracing::info!(
+            keys = changes.write_count(),
+            "conflicting write; keys re-read"
+        );
         Ok(())
     }
 }

@@ -39,19 +39,27 @@ impl std::fmt::Debug for EmbeddedStore {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(e.to_string())
+fn internal(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::internal("embedded store", e.into())
+}
+
+/// A watcher panicked while holding the watcher list.
+#[derive(Debug, thiserror::Error)]
+#[error("watcher lock poisoned")]
+struct Poisoned;
+
+fn poisoned() -> StoreError {
+    StoreError::internal("embedded store", Poisoned)
 }
 
 impl EmbeddedStore {
     /// Opens (or creates) `state.redb` in `dir`, creating the directory if needed.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::unavailable(format!("cannot create {}", dir.display()), e))?;
         let path = dir.join("state.redb");
         let db = Database::create(&path)
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::unavailable(format!("cannot open {}", path.display()), e))?;
         let w = db.begin_write().map_err(internal)?;
         {
             w.open_table(KV).map_err(internal)?;
@@ -97,10 +105,7 @@ impl EmbeddedStore {
 
     fn commit_blocking(&self, write: &Write) -> Result<Committed, StoreError> {
         // Held across the commit so watchers see commits in order and none is missed.
-        let mut watchers = self
-            .watchers
-            .lock()
-            .map_err(|_| internal("watcher lock poisoned"))?;
+        let mut watchers = self.watchers.lock().map_err(|_| poisoned())?;
         let w = self.db.begin_write().map_err(internal)?;
         let revision;
         let mut events = Vec::new();
@@ -160,7 +165,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| internal(format!("store task failed: {e}")))?
+        .map_err(|e| StoreError::internal("embedded store task", e))?
 }
 
 impl Store for EmbeddedStore {
@@ -207,10 +212,7 @@ impl Store for EmbeddedStore {
         let store = self.clone();
         let prefix = prefix.to_owned();
         blocking(move || {
-            let mut watchers = store
-                .watchers
-                .lock()
-                .map_err(|_| internal("watcher lock poisoned"))?;
+            let mut watchers = store.watchers.lock().map_err(|_| poisoned())?;
             let snapshot = Self::load_blocking(&store.db, &prefix)?;
             // No history is kept: a watch that starts in the past gets the present instead.
             if from <= snapshot.revision {

@@ -25,18 +25,18 @@ impl std::fmt::Debug for EtcdStore {
 }
 
 fn unavailable(e: etcd_client::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    StoreError::unavailable("etcd", e)
 }
 
 fn kv(item: &etcd_client::KeyValue) -> Result<Kv, StoreError> {
     Ok(Kv {
         key: item
             .key_str()
-            .map_err(|e| StoreError::Internal(format!("key is not UTF-8: {e}")))?
+            .map_err(|e| StoreError::internal("a key is not UTF-8", e))?
             .to_owned(),
         value: item
             .value_str()
-            .map_err(|e| StoreError::Internal(format!("value is not UTF-8: {e}")))?
+            .map_err(|e| StoreError::internal("a value is not UTF-8", e))?
             .to_owned(),
         mod_revision: item.mod_revision(),
     })

@@ -82,18 +82,56 @@ pub enum WatchEvent {
     },
 }
 
-/// Why a store call failed.
+/// The error a store call failed with, kept whole (shared, so a [`StoreError`] can be cloned
+/// to every request refused by the same outage).
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+/// Why a store call failed. `Display` names the cause too: it is what a refused request says.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store could not be reached or refused the call.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    #[error("store unavailable: {what}: {cause}")]
+    Unavailable {
+        /// What was being done.
+        what: String,
+        /// The error the store or its client gave.
+        cause: Cause,
+    },
     /// The store did not answer in time.
     #[error("store did not answer within {0:?}")]
     Timeout(std::time::Duration),
     /// The store answered with something unusable.
-    #[error("store error: {0}")]
-    Internal(String),
+    #[error("store error: {what}: {cause}")]
+    Internal {
+        /// What was being done.
+        what: String,
+        /// What was wrong.
+        cause: Cause,
+    },
+}
+
+impl StoreError {
+    /// The store could not be reached while doing `what`.
+    pub fn unavailable(
+        what: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Unavailable {
+            what: what.into(),
+            cause: std::sync::Arc::new(cause),
+        }
+    }
+
+    /// The store's answer to `what` was unusable.
+    pub fn internal(
+        what: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Internal {
+            what: what.into(),
+            cause: std::sync::Arc::new(cause),
+        }
+    }
 }
 
 /// What the daemon needs from a store.

@@ -1,0 +1,166 @@
+//! What the planner takes in ([`Event`]) and gives back ([`Plan`]: the [`Changes`] to store and
+//! report, plus the primitive operations that apply them to the fleet).
+
+use alloc::{string::String, vec::Vec};
+
+use super::op::Op;
+use crate::{
+    ContainerState, ModelState, PackageState, ScenarioState,
+    container::ReportedContainer,
+    name::{ContainerName, ModelName, NodeName, PackageName, ScenarioName},
+    state::PodStatus,
+};
+
+/// One event the planner reacts to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A node's new full container list; it replaces the node's previous list.
+    NodeReport {
+        /// The reporting node.
+        node: NodeName,
+        /// Its containers, already validated.
+        containers: Vec<ReportedContainer>,
+    },
+    /// A direct model update; cascades to the model's packages.
+    SetModel {
+        /// The model.
+        model: ModelName,
+        /// Its new state.
+        state: ModelState,
+    },
+    /// A direct package update.
+    SetPackage {
+        /// The package.
+        package: PackageName,
+        /// Its new state.
+        state: PackageState,
+    },
+    /// A scenario lifecycle step (already checked against the transition table).
+    SetScenario {
+        /// The scenario.
+        scenario: ScenarioName,
+        /// Its new state.
+        state: ScenarioState,
+    },
+    /// A `Package/{name}` artifact was stored or replaced.
+    PutPackage {
+        /// The package.
+        package: PackageName,
+        /// The models it lists.
+        models: Vec<ModelName>,
+    },
+    /// A `Package/{name}` artifact was deleted.
+    RemovePackage {
+        /// The package.
+        package: PackageName,
+    },
+    /// A `Scenario/{name}` artifact was stored or replaced.
+    PutScenario {
+        /// The scenario.
+        scenario: ScenarioName,
+        /// The package it targets.
+        target: Option<PackageName>,
+    },
+    /// A `Scenario/{name}` artifact was deleted.
+    RemoveScenario {
+        /// The scenario.
+        scenario: ScenarioName,
+    },
+}
+
+/// A state that changes: `old` is `None` when the resource had no stored state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update<N, S> {
+    /// The resource.
+    pub name: N,
+    /// Its state before.
+    pub old: Option<S>,
+    /// Its state after.
+    pub new: S,
+}
+
+/// A request to the ActionController for a package that entered Error
+/// (`docs/contract.md#reconcile`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reconcile {
+    /// The package in Error.
+    pub package: PackageName,
+    /// The scenario targeting it, if one does.
+    pub scenario: Option<ScenarioName>,
+}
+
+impl Reconcile {
+    /// The pod status the request reports: the package is failing.
+    pub const CURRENT: PodStatus = PodStatus::Failed;
+    /// The pod status the request asks for: running again.
+    pub const DESIRED: PodStatus = PodStatus::Running;
+}
+
+/// What one event changes: the states to store and report. Unchanged states produce nothing.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// Container states to write (new or changed).
+    pub container_puts: Vec<(ContainerName, ContainerState)>,
+    /// Container keys to delete (containers that left their node's list).
+    pub container_deletes: Vec<ContainerName>,
+    /// Model state changes.
+    pub models: Vec<Update<ModelName, ModelState>>,
+    /// Package state changes.
+    pub packages: Vec<Update<PackageName, PackageState>>,
+    /// Package state keys to delete (packages that no longer exist).
+    pub package_deletes: Vec<PackageName>,
+    /// Scenario state changes.
+    pub scenarios: Vec<Update<ScenarioName, ScenarioState>>,
+    /// Packages that entered Error.
+    pub reconciles: Vec<Reconcile>,
+    /// Reported containers that belong to no model.
+    pub unassigned: Vec<ContainerName>,
+    /// Node membership values to store (see [`crate::members`]): for each node whose list of
+    /// containers, models or packages changed, its new value, or `None` when it has none left.
+    pub nodes: Vec<(NodeName, Option<String>)>,
+}
+
+impl Changes {
+    /// Whether nothing is to be written to the store.
+    pub fn writes_nothing(&self) -> bool {
+        self.write_count() == 0
+    }
+
+    /// Number of store operations (puts and deletes) needed.
+    pub fn write_count(&self) -> usize {
+        self.container_puts.len()
+            + self.container_deletes.len()
+            + self.models.len()
+            + self.packages.len()
+            + self.package_deletes.len()
+            + self.scenarios.len()
+            + self.nodes.len()
+    }
+}
+
+/// One event's [`Changes`], and how to apply them to the fleet it was planned on: give it to
+/// [`crate::fleet::Fleet::commit`] once the changes are stored.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// What changes.
+    pub changes: Changes,
+    pub(super) generation: u64,
+    pub(super) ops: Vec<Op>,
+}
+
+impl Plan {
+    /// Moves the changes out, for reporting after the plan is committed.
+    pub fn take_changes(&mut self) -> Changes {
+        core::mem::take(&mut self.changes)
+    }
+}
+
+/// [`crate::fleet::Fleet::commit`] was given a plan made against an older fleet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("plan was made against fleet generation {planned}, but the fleet is at {current}")]
+pub struct StalePlan {
+    /// Generation the plan was made at.
+    pub planned: u64,
+    /// Generation of the fleet.
+    pub current: u64,
+}

@@ -1,0 +1,122 @@
+//! What the fleet answers: states, counts, memberships and the table row behind a state.
+
+use hashbrown::HashMap;
+
+use super::{ContainerEntry, Fleet};
+use crate::{
+    ContainerState, ModelState, PackageState, ScenarioState,
+    eval::{evaluate_model, evaluate_package},
+    name::{ContainerName, ModelName, NodeName, PackageName, ScenarioName},
+    table::{Counts, Decision},
+};
+
+impl Fleet {
+    /// The model's current state.
+    pub fn model_state(&self, model: &str) -> Option<ModelState> {
+        self.models.get(model).map(|m| m.state)
+    }
+
+    /// The package's current state.
+    pub fn package_state(&self, package: &str) -> Option<PackageState> {
+        self.packages.get(package).and_then(|p| p.state)
+    }
+
+    /// The scenario's current state.
+    pub fn scenario_state(&self, scenario: &str) -> Option<ScenarioState> {
+        self.scenarios.get(scenario).and_then(|s| s.state)
+    }
+
+    /// The container's current (or last stored) state.
+    pub fn container_state(&self, container: &str) -> Option<ContainerState> {
+        match self.owner.get(container) {
+            Some(node) => self
+                .nodes
+                .get(node)
+                .and_then(|l| l.get(container))
+                .map(|e| e.state),
+            None => self.stored_containers.get(container).copied(),
+        }
+    }
+
+    /// The scenario that reconcile requests for this package name (the first by name).
+    pub fn scenario_for(&self, package: &str) -> Option<&ScenarioName> {
+        self.targeted_by.get(package).and_then(|s| s.iter().next())
+    }
+
+    /// Why the model has its state: the model-table row that its containers select now.
+    /// When the model was set directly, its state may differ from this decision.
+    pub fn explain_model(&self, model: &str) -> Option<Decision<ModelState>> {
+        self.models
+            .get(model)
+            .map(|m| evaluate_model(Some(&m.containers)))
+    }
+
+    /// Why the package has its state: the package-table row that its models select now.
+    pub fn explain_package(&self, package: &str) -> Option<Decision<PackageState>> {
+        self.packages
+            .get(package)
+            .map(|p| evaluate_package(&p.models))
+    }
+
+    /// Per-state counts of the model's containers.
+    pub fn model_counts(&self, model: &str) -> Option<Counts<ContainerState>> {
+        self.models.get(model).map(|m| m.containers)
+    }
+
+    /// Per-state counts of the package's models.
+    pub fn package_counts(&self, package: &str) -> Option<Counts<ModelState>> {
+        self.packages.get(package).map(|p| p.models)
+    }
+
+    /// Every model with its state.
+    pub fn models(&self) -> impl Iterator<Item = (&ModelName, ModelState)> {
+        self.models.iter().map(|(n, m)| (n, m.state))
+    }
+
+    /// Every package with its state (`None` before its first evaluation).
+    pub fn packages(&self) -> impl Iterator<Item = (&PackageName, Option<PackageState>)> {
+        self.packages.iter().map(|(n, p)| (n, p.state))
+    }
+
+    /// The models of a package (listed by its artifact or joined by annotation).
+    pub fn members(&self, package: &str) -> impl Iterator<Item = &ModelName> {
+        self.packages
+            .get(package)
+            .into_iter()
+            .flat_map(|p| p.members.iter())
+    }
+
+    /// The models a package artifact lists, if the artifact is known.
+    pub fn artifact_models(&self, package: &str) -> Option<&[ModelName]> {
+        self.packages.get(package)?.artifact.as_deref()
+    }
+
+    /// The packages a model belongs to.
+    pub fn packages_of(&self, model: &str) -> impl Iterator<Item = &PackageName> {
+        self.models
+            .get(model)
+            .into_iter()
+            .flat_map(|m| m.links.keys())
+    }
+
+    /// Every node with its reported containers.
+    pub fn nodes(
+        &self,
+    ) -> impl Iterator<Item = (&NodeName, &HashMap<ContainerName, ContainerEntry>)> {
+        self.nodes.iter()
+    }
+
+    /// Every scenario with its state and target.
+    pub fn scenarios(
+        &self,
+    ) -> impl Iterator<Item = (&ScenarioName, Option<ScenarioState>, Option<&PackageName>)> {
+        self.scenarios
+            .iter()
+            .map(|(n, s)| (n, s.state, s.target.as_ref()))
+    }
+
+    /// Number of reported containers across all nodes.
+    pub fn container_count(&self) -> usize {
+        self.owner.len()
+    }
+}

@@ -1,0 +1,152 @@
+//! The store writes that carry a plan's [`Changes`]: which key gets which value, and which key
+//! is deleted (`docs/contract.md#store-keys`).
+//!
+//! The order is the order a split write is stored in (`docs/contract.md#promises`): node
+//! memberships and containers, then models, then packages, then scenarios, so a reader of a
+//! split write never sees a parent state whose children are not stored yet. A [`WriteSet`] is
+//! also what the server hands to its store, so it may add writes of its own to the same
+//! transaction (or merge several plans' sets, as group commit does).
+
+use alloc::{borrow::Cow, string::String, vec::Vec};
+
+use hashbrown::HashMap;
+
+use crate::{
+    fleet::Changes,
+    key::{container_key, model_key, node_key, package_key, scenario_key},
+};
+
+/// One key written: `Some(value)` puts, `None` deletes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyWrite {
+    /// The key.
+    pub key: String,
+    /// Its new value; `None` deletes it.
+    pub value: Option<Cow<'static, str>>,
+}
+
+/// Keys to write in one go, each at most once, in the order they were first written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteSet {
+    writes: Vec<KeyWrite>,
+    /// Key -> its index in `writes`, so a later write of the same key replaces the earlier.
+    index: HashMap<String, usize>,
+}
+
+impl WriteSet {
+    /// The writes that store `changes`.
+    pub fn of(changes: &Changes) -> WriteSet {
+        let mut set = WriteSet {
+            writes: Vec::with_capacity(changes.write_count()),
+            index: HashMap::with_capacity(changes.write_count()),
+        };
+        for (node, members) in &changes.nodes {
+            set.put(node_key(node), members.clone().map(Cow::Owned));
+        }
+        for (name, state) in &changes.container_puts {
+            set.put(container_key(name), Some(state.stored().into()));
+        }
+        for name in &changes.container_deletes {
+            set.put(container_key(name), None);
+        }
+        for u in &changes.models {
+            set.put(model_key(&u.name), Some(u.new.stored().into()));
+        }
+        for u in &changes.packages {
+            set.put(package_key(&u.name), Some(u.new.stored().into()));
+        }
+        for name in &changes.package_deletes {
+            set.put(package_key(name), None);
+        }
+        for u in &changes.scenarios {
+            set.put(scenario_key(&u.name), Some(u.new.stored().into()));
+        }
+        set
+    }
+
+    /// Writes `key`: puts `value`, or deletes for `None`. A key written before keeps its place
+    /// and takes the new value.
+    pub fn put(&mut self, key: String, value: Option<Cow<'static, str>>) {
+        match self.index.get(&key) {
+            Some(&i) => self.writes[i].value = value,
+            None => {
+                self.index.insert(key.clone(), self.writes.len());
+                self.writes.push(KeyWrite { key, value });
+            }
+        }
+    }
+
+    /// Adds every write of `other`, later writes winning.
+    pub fn merge(&mut self, other: WriteSet) {
+        for w in other.writes {
+            self.put(w.key, w.value);
+        }
+    }
+
+    /// How many keys `self` would hold after merging `other`.
+    pub fn len_with(&self, other: &WriteSet) -> usize {
+        self.len()
+            + other
+                .writes
+                .iter()
+                .filter(|w| !self.index.contains_key(&w.key))
+                .count()
+    }
+
+    /// Number of keys written.
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    /// Whether nothing is written.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// The writes, in order.
+    pub fn iter(&self) -> core::slice::Iter<'_, KeyWrite> {
+        self.writes.iter()
+    }
+
+    /// The writes in order, in runs of at most `limit` (at least 1): how a set larger than a
+    /// store transaction is stored.
+    pub fn chunks(&self, limit: usize) -> core::slice::Chunks<'_, KeyWrite> {
+        self.writes.chunks(limit.max(1))
+    }
+}
+
+impl<'a> IntoIterator for &'a WriteSet {
+    type Item = &'a KeyWrite;
+    type IntoIter = core::slice::Iter<'a, KeyWrite>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.writes.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(pairs: &[(&str, Option<&'static str>)]) -> WriteSet {
+        let mut s = WriteSet::default();
+        for (k, v) in pairs {
+            s.put((*k).into(), v.map(Cow::Borrowed));
+        }
+        s
+    }
+
+    #[test]
+    fn a_key_written_twice_keeps_its_place_and_the_last_value() {
+        let mut a = set(&[("/a", Some("1")), ("/b", Some("2"))]);
+        let b = set(&[("/c", None), ("/a", None)]);
+        assert_eq!(a.len_with(&b), 3);
+        a.merge(b);
+        let got: Vec<_> = a
+            .iter()
+            .map(|w| (w.key.as_str(), w.value.as_deref()))
+            .collect();
+        assert_eq!(got, [("/a", None), ("/b", Some("2")), ("/c", None)]);
+        assert_eq!(a.chunks(0).count(), 3);
+        assert_eq!(a.chunks(2).count(), 2);
+    }
+}

@@ -1,0 +1,183 @@
+//! What handlers see of the engine: its configuration, the commands it takes, their answers,
+//! and the handle that sends them.
+
+use std::time::Duration;
+
+use state_artifact::Parsed;
+use state_core::{
+    change::{ChangeError, ValidChange},
+    container::ReportedContainer,
+    kind::{Kind, Resource, State},
+    name::NodeName,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::StoreError;
+
+/// Tuning of the engine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Refuse scenario transitions from a non-owner (`PERMISSION_DENIED`).
+    pub strict_sources: bool,
+    /// How long a request may wait for an unreachable store before it is refused.
+    pub store_deadline: Duration,
+    /// Most operations in one store transaction.
+    pub max_txn_ops: usize,
+}
+
+impl EngineConfig {
+    /// Long enough to ride out an etcd leader election (about a second) and a reconnect, short
+    /// enough that a NodeAgent's one-second poll is not held much longer than one cycle.
+    pub const DEFAULT_STORE_DEADLINE_MS: u64 = 5_000;
+    /// etcd's own default `--max-txn-ops`: a larger transaction is refused by etcd.
+    pub const DEFAULT_MAX_TXN_OPS: usize = 128;
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            strict_sources: false,
+            store_deadline: Duration::from_millis(Self::DEFAULT_STORE_DEADLINE_MS),
+            max_txn_ops: Self::DEFAULT_MAX_TXN_OPS,
+        }
+    }
+}
+
+/// Why the engine could not carry out a request.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// The store could not be reached before the deadline (or, for queries, the state could
+    /// not be read at start-up yet).
+    #[error("{0}")]
+    Unavailable(StoreError),
+    /// Other writers kept changing the same keys.
+    #[error("gave up after {0} conflicting writes to the same keys")]
+    Contention(u32),
+    /// The engine is not running.
+    #[error("the state engine is not running")]
+    Stopped,
+}
+
+/// Why a state change was not applied.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ChangeFailure {
+    /// The request was refused (bad input, precondition, transition, owner).
+    #[error(transparent)]
+    Rejected(#[from] ChangeError),
+    /// The engine could not carry it out.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// What a stored report changed: counts of store writes, by what they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportSummary {
+    /// Container keys written.
+    pub containers_written: usize,
+    /// Container keys deleted.
+    pub containers_deleted: usize,
+    /// Models whose state changed.
+    pub models_changed: usize,
+    /// Packages whose state changed.
+    pub packages_changed: usize,
+}
+
+/// The outcome of an accepted state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeSummary {
+    /// The target was already stored; nothing was written.
+    Unchanged {
+        /// The stored state.
+        state: State,
+    },
+    /// Stored.
+    Changed {
+        /// The previous state (`None`: absent).
+        from: Option<State>,
+        /// The new state.
+        to: State,
+    },
+}
+
+/// One artifact stored by `apply`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedArtifact {
+    /// `Package`, `Scenario` or `Model`.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// The key it is stored under.
+    pub key: String,
+}
+
+/// A request to the engine, with the channel its answer goes back on.
+#[derive(Debug)]
+pub enum Command {
+    /// A node's full container list.
+    Report {
+        /// The reporting node.
+        node: NodeName,
+        /// Its valid containers.
+        containers: Vec<ReportedContainer>,
+        /// Answer channel.
+        reply: oneshot::Sender<Result<ReportSummary, EngineError>>,
+    },
+    /// A `SendStateChange`.
+    Change {
+        /// The validated change.
+        change: ValidChange,
+        /// The caller's `source`.
+        source: String,
+        /// Echoed in the logs.
+        transition_id: String,
+        /// Answer channel.
+        reply: oneshot::Sender<Result<ChangeSummary, ChangeFailure>>,
+    },
+    /// Store artifacts.
+    Apply {
+        /// Parsed documents.
+        docs: Vec<Parsed>,
+        /// Answer channel.
+        reply: oneshot::Sender<Result<Vec<AppliedArtifact>, EngineError>>,
+    },
+    /// One resource's stored state (`None`: it has none).
+    Get {
+        /// The resource.
+        resource: Resource,
+        /// Answer channel.
+        reply: oneshot::Sender<Result<Option<State>, EngineError>>,
+    },
+    /// Every resource of a kind with its stored state, sorted by name.
+    List {
+        /// The kind.
+        kind: Kind,
+        /// Answer channel.
+        reply: oneshot::Sender<Result<Vec<(Resource, State)>, EngineError>>,
+    },
+}
+
+/// The handlers' side of the engine.
+#[derive(Clone, Debug)]
+pub struct EngineHandle {
+    pub(super) tx: mpsc::Sender<Command>,
+}
+
+impl EngineHandle {
+    /// Sends a command and waits up to `timeout` for its answer.
+    pub async fn call<T>(
+        &self,
+        timeout: Duration,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        let send = self.tx.send(make(reply));
+        let wait = async {
+            send.await.map_err(|_| EngineError::Stopped)?;
+            rx.await.map_err(|_| EngineError::Stopped)
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(EngineError::Unavailable(StoreError::Timeout(timeout))),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Carrying out an event: plan it, store the plan (retrying an unreachable store until the
+//! deadline, re-reading keys after a conflict), apply it to the fleet, then its effects: a log
+//! line per state change and the reconcile messages.
+
+use std::time::Duration;
+
+use state_core::{
+    ModelState, PackageState, ScenarioState,
+    fleet::{Changes, Event, Plan},
+};
+
+use super::{Engine, EngineError, OnConflict, Origin, ReportSummary, write::Written};
+use crate::{reconcile::Message, store::Store};
+
+/// First pause before retrying an unreachable store; doubled each time up to [`MAX_RETRY`].
+/// Short, because most outages are a reconnect or a leader election.
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+/// Longest pause between retries, so a store that comes back is used within a second.
+const MAX_RETRY: Duration = Duration::from_secs(1);
+/// Conflicts tolerated for one event before it is refused: each one re-reads the keys, so
+/// only a writer that keeps changing the same keys can exhaust them.
+const MAX_CONFLICTS: u32 = 8;
+
+impl<S: Store> Engine<S> {
+    pub(super) async fn execute(
+        &mut self,
+        event: &Event,
+        origin: Origin<'_>,
+        on_conflict: OnConflict,
+    ) -> Result<Option<Changes>, EngineError> {
+        let deadline = tokio::time::Instant::now() + self.cfg.store_deadline;
+        let mut delay = FIRST_RETRY;
+        let mut conflicts = 0;
+        loop {
+            let plan = self.fleet.plan(event);
+            if plan.changes.writes_nothing() {
+                let done = self.apply_plan(plan, origin).await;
+                return Ok(Some(done));
+            }
+            match self.write(&plan.changes).await {
+                Ok(Written::All) => {
+                    self.set_healthy(true).await;
+                    let done = self.apply_plan(plan, origin).await;
+                    return Ok(Some(done));
+                }
+                Ok(Written::Conflict) => {
+                    conflicts += 1;
+                    if conflicts > MAX_CONFLICTS {
+                        return Err(EngineError::Contention(conflicts));
+                    }
+                    if let Err(e) = self.refresh(&plan.changes).await {
+                        self.set_healthy(false).await;
+                        return Err(EngineError::Unavailable(e));
+                    }
+                    if on_conflict == OnConflict::Return {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => {
+                    self.set_healthy(false).await;
+                    let now = tokio::time::Instant::now();
+                    if now + delay > deadline {
+                        tracing::warn!(error = %e, "store unreachable until the deadline; request refused");
+                        return Err(EngineError::Unavailable(e));
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RETRY);
+                }
+            }
+        }
+    }
+
+    /// Applies a stored plan: logs, reconcile messages, then the fleet. Returns its changes.
+    pub(super) async fn apply_plan(&mut self, mut plan: Plan, origin: Origin<'_>) -> Changes {
+        self.effects(&plan.changes, origin);
+        let public = plan.take_changes();
+        if let Err(e) = self.fleet.commit(plan) {
+            // Cannot happen: the engine is the fleet's only user and plans right before.
+            tracing::error!(error = %e, "plan could not be applied");
+        }
+        public
+    }
+
+    pub(super) fn effects(&self, plan: &Changes, origin: Origin<'_>) {
+        for u in &plan.models {
+            tracing::info!(
+                model = %u.name,
+                from = u.old.map_or("absent", ModelState::stored),
+                to = u.new.stored(),
+                source = origin.source,
+                transition_id = origin.transition_id,
+                "model state changed"
+            );
+        }
+        for u in &plan.packages {
+            tracing::info!(
+                package = %u.name,
+                from = u.old.map_or("absent", PackageState::stored),
+                to = u.new.stored(),
+                source = origin.source,
+                transition_id = origin.transition_id,
+                "package state changed"
+            );
+            if u.old == Some(PackageState::Error) && u.new != PackageState::Error {
+                self.reconciler.send(Message::Left {
+                    package: u.name.clone(),
+                });
+            }
+        }
+        for u in &plan.scenarios {
+            tracing::info!(
+                scenario = %u.name,
+                from = u.old.map_or("absent", ScenarioState::stored),
+                to = u.new.stored(),
+                source = origin.source,
+                transition_id = origin.transition_id,
+                "scenario state changed"
+            );
+        }
+        for p in &plan.package_deletes {
+            tracing::info!(package = %p, "package removed; its state key deleted");
+            self.reconciler.send(Message::Left { package: p.clone() });
+        }
+        for r in &plan.reconciles {
+            match &r.scenario {
+                Some(scenario) => self.reconciler.send(Message::Entered {
+                    package: r.package.clone(),
+                    scenario: scenario.clone(),
+                }),
+                None => tracing::warn!(
+                    package = %r.package,
+                    "package entered error but no scenario targets it; no reconcile sent"
+                ),
+            }
+        }
+        if !plan.unassigned.is_empty() {
+            tracing::debug!(
+                count = plan.unassigned.len(),
+                node = origin.source,
+                "containers that belong to no model"
+            );
+        }
+    }
+}
+
+/// What a report changed, counted.
+pub(super) fn summary(plan: Changes) -> ReportSummary {
+    ReportSummary {
+        containers_written: plan.container_puts.len(),
+        containers_deleted: plan.container_deletes.len(),
+        models_changed: plan.models.len(),
+        packages_changed: plan.packages.len(),
+    }
+}

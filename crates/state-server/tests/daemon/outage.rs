@@ -1,0 +1,223 @@
+//! etcd outages: requests that must write are refused (nothing half-written, nothing
+//! acknowledged) and health turns NOT_SERVING, then the daemon recovers by itself without
+//! losing acknowledged writes; concurrent reports during an outage; and queries while the state
+//! could not be loaded answer UNAVAILABLE, never absence (`docs/contract.md#outages`,
+//! `docs/contract.md#queries`).
+
+use std::time::Duration;
+
+use state_server::pb::statemanager::{
+    ErrorCode, GetResourceStateRequest, ListResourceStatesRequest, ResourceType,
+};
+
+use crate::{
+    common::{ActionController, Etcd, eventually},
+    harness::{Harness, code, dead, list, report_concurrently, running},
+};
+
+#[tokio::test]
+async fn etcd_outage_refuses_requests_then_recovers_without_losing_acknowledged_writes() {
+    let mut h = Harness::start().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(
+        tonic::transport::Endpoint::from_shared(h.daemon.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    let check = tonic_health::pb::HealthCheckRequest {
+        service: "statemanager.StateManagerConnection".into(),
+    };
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    let not_serving = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+    eventually(Duration::from_secs(5), "health serving after start", || {
+        let mut health = health.clone();
+        let check = check.clone();
+        async move { (health.check(check).await.ok()?.into_inner().status == serving).then_some(()) }
+    })
+    .await;
+
+    h.report("n1", vec![running("m_a")]).await;
+    let r = h
+        .change(ResourceType::Scenario, "s", "", "idle", "ApiServer")
+        .await;
+    assert_eq!(code(&r), ErrorCode::Success);
+
+    h.etcd.kill();
+    let e = h
+        .client
+        .send_changed_container_list(list("n1", vec![dead("m_a")]))
+        .await
+        .expect_err("refused while etcd is down");
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    let r = h
+        .change(
+            ResourceType::Scenario,
+            "s",
+            "idle",
+            "waiting",
+            "FilterGateway",
+        )
+        .await;
+    assert_eq!(code(&r), ErrorCode::ResourceUnavailable, "{r:?}");
+    assert!(!r.error_details.is_empty());
+    assert_eq!(
+        health
+            .check(check.clone())
+            .await
+            .expect("health")
+            .into_inner()
+            .status,
+        not_serving
+    );
+
+    h.etcd.restart().await;
+    eventually(
+        Duration::from_secs(15),
+        "daemon accepts reports again",
+        || {
+            let mut client = h.client.clone();
+            async move {
+                client
+                    .send_changed_container_list(list("n1", vec![dead("m_a")]))
+                    .await
+                    .ok()
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        h.etcd.value("/container/m_a/state").await.as_deref(),
+        Some("dead")
+    );
+    assert_eq!(
+        h.etcd.value("/model/m/state").await.as_deref(),
+        Some("MODEL_STATE_DEAD")
+    );
+    assert_eq!(
+        h.etcd.value("/scenario/s/state").await.as_deref(),
+        Some("SCENARIO_STATE_IDLE")
+    );
+    eventually(Duration::from_secs(5), "health back to serving", || {
+        let mut health = health.clone();
+        let check = check.clone();
+        async move { (health.check(check).await.ok()?.into_inner().status == serving).then_some(()) }
+    })
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_reports_during_an_outage_are_refused_then_accepted() {
+    let mut h = Harness::start().await;
+    let nodes = 6;
+    for n in 0..nodes {
+        h.report(&format!("n{n}"), vec![running(&format!("m{n}_a"))])
+            .await;
+    }
+    h.etcd.kill();
+    let mut tasks = Vec::new();
+    for n in 0..nodes {
+        let mut client = h.client.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .send_changed_container_list(list(&format!("n{n}"), vec![dead(&format!("m{n}_a"))]))
+                .await
+        }));
+    }
+    for t in tasks {
+        let e = t
+            .await
+            .expect("task")
+            .expect_err("refused while etcd is down");
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    }
+    h.etcd.restart().await;
+    // The refused reports changed nothing: the same lists are stored in full once etcd is back.
+    eventually(Duration::from_secs(15), "reports accepted again", || {
+        let mut client = h.client.clone();
+        async move {
+            client
+                .send_changed_container_list(list("n0", vec![dead("m0_a")]))
+                .await
+                .ok()
+        }
+    })
+    .await;
+    let dead_a = |n: usize| vec![dead(&format!("m{n}_a"))];
+    for resp in report_concurrently(&h.client, 1..nodes, dead_a).await {
+        assert!(resp.contains("1 written"), "{resp}");
+    }
+    for n in 0..nodes {
+        assert_eq!(
+            h.etcd.value(&format!("/model/m{n}/state")).await.as_deref(),
+            Some("MODEL_STATE_DEAD"),
+            "m{n}"
+        );
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn queries_during_a_start_up_outage_answer_unavailable() {
+    let mut etcd = Etcd::start().await;
+    // A stored state the daemon cannot read while etcd is down.
+    etcd.client()
+        .await
+        .put("/scenario/s/state", "SCENARIO_STATE_IDLE", None)
+        .await
+        .expect("put");
+    let ac = ActionController::start().await;
+    etcd.kill();
+    // The daemon starts while etcd is down: it serves, and keeps trying to load its state.
+    let mut h = Harness::on(etcd, ac).await;
+    let get = |kind: ResourceType, name: &str| GetResourceStateRequest {
+        resource_type: kind as i32,
+        resource_name: name.into(),
+    };
+    let e = h
+        .client
+        .get_resource_state(get(ResourceType::Scenario, "s"))
+        .await
+        .expect_err("no state can be read");
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    let e = h
+        .client
+        .get_resource_state(get(ResourceType::Package, "nope"))
+        .await
+        .expect_err("no state can be read");
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    let e = h
+        .client
+        .list_resource_states(ListResourceStatesRequest {
+            resource_type: ResourceType::Scenario as i32,
+            state: String::new(),
+        })
+        .await
+        .expect_err("no state can be listed");
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+
+    // etcd comes back: the daemon loads its state, and absence is absence again.
+    h.etcd.restart().await;
+    eventually(
+        Duration::from_secs(15),
+        "state loaded after the outage",
+        || {
+            let mut client = h.client.clone();
+            let request = get(ResourceType::Package, "nope");
+            async move {
+                let e = client.get_resource_state(request).await.err()?;
+                (e.code() == tonic::Code::NotFound).then_some(())
+            }
+        },
+    )
+    .await;
+    let got = h
+        .client
+        .get_resource_state(get(ResourceType::Scenario, "s"))
+        .await
+        .expect("loaded state")
+        .into_inner();
+    assert_eq!(got.state, "SCENARIO_STATE_IDLE");
+    h.stop().await;
+}
