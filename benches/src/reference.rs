@@ -14,13 +14,13 @@
 //! changed trigger a cascade, and a model reached by several changed containers is evaluated
 //! once per event.
 //!
-//! Where its rules differ from the spec's tables (spec §5), kept here on purpose because they
+//! Where its rules differ from ours (`docs/contract.md#model-table`, `docs/contract.md#package-table`), kept here on purpose because they
 //! are the seed's:
 //! - a model with no containers, and a package with no models, evaluate "all paused" on an
-//!   empty list and come out Paused (the spec: Created, and Idle);
-//! - a package whose models are all Created is Running (the spec: Idle);
+//!   empty list and come out Paused (ours: Created, and Idle);
+//! - a package whose models are all Created is Running (ours: Idle);
 //! - the container state is the lower-cased podman `Status` alone: the `Dead` and `OOMKilled`
-//!   flags and non-zero exit codes are ignored (spec §8 lists this as a defect), and `stopped`,
+//!   flags and non-zero exit codes are ignored (`docs/contract.md#defects-not-repeated` lists this), and `stopped`,
 //!   `configured`, `stopping`, `removing` are kept as they are.
 
 use std::collections::{HashMap, HashSet};

@@ -4,7 +4,7 @@
 //! containers. Each node runs `models_per_node` models, and a package's models are spread over
 //! several nodes (model `m` runs on node `m % nodes`).
 //!
-//! A NodeAgent report carries its node's full container list (spec §1), so planning one report
+//! A NodeAgent report carries its node's full container list (`docs/contract.md#actors`), so planning one report
 //! costs at least a look at every container of that node. The shapes here therefore keep the
 //! node size fixed (25 containers) and grow the fleet by adding nodes: the per-event cost should
 //! then depend on the node, not on the fleet.

@@ -1,5 +1,5 @@
 //! The three implementations the benchmarks compare must compute the same states from the same
-//! inputs, wherever the seed's rules agree with the spec's (see `reference` for where they do
+//! inputs, wherever the seed's rules agree with the contract's (see `reference` for where they do
 //! not): otherwise a speed-up could come from doing less.
 
 use std::collections::BTreeMap;
@@ -44,7 +44,7 @@ const STATES: &[ContainerState] = &[
 
 /// A random new list for node `n`: random states, and some containers gone, but never the
 /// first of each model, so no model is left without containers (where the seed says Paused
-/// and the spec says Created).
+/// and the contract says Created).
 fn random_list(shape: &Shape, n: usize, rng: &mut Rng) -> NodeList {
     let mut list = shape.node_list(n);
     list.containers

@@ -17,7 +17,10 @@ use std::{path::PathBuf, time::SystemTime};
 
 use anyhow::Result;
 
-use crate::util::{cargo, info, root, run, step};
+use crate::{
+    provision::cargo,
+    util::{info, root, run, step},
+};
 
 use self::{
     criterion::Estimates,

@@ -18,6 +18,14 @@ pub fn protoc() -> PathBuf {
     protoc_bin_vendored::protoc_bin_path().unwrap_or_else(|_| PathBuf::from("protoc"))
 }
 
+/// A `cargo` command in the workspace root, with `PROTOC` set to [`protoc`].
+pub fn cargo(args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(args).current_dir(root());
+    cmd.env("PROTOC", protoc());
+    cmd
+}
+
 /// Ensures the `wasm32-unknown-unknown` target is installed.
 pub fn wasm_target() -> Result<()> {
     let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();

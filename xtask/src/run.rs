@@ -11,8 +11,8 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use crate::{
-    provision,
-    util::{cargo, info, root, run as run_cmd, step},
+    provision::{self, cargo},
+    util::{info, root, run as run_cmd, step},
 };
 
 const LISTEN: &str = "127.0.0.1:47006";

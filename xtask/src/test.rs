@@ -3,8 +3,8 @@
 use anyhow::Result;
 
 use crate::{
-    provision,
-    util::{cargo, run, step},
+    provision::{self, cargo},
+    util::{run, step},
 };
 
 pub fn test() -> Result<()> {

@@ -26,14 +26,6 @@ pub fn info(what: &str) {
     println!("    {what}");
 }
 
-/// A `cargo` command in the workspace root, with `PROTOC` set.
-pub fn cargo(args: &[&str]) -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.args(args).current_dir(root());
-    cmd.env("PROTOC", crate::provision::protoc());
-    cmd
-}
-
 /// Runs a command to completion, failing with its name and exit status.
 pub fn run(mut cmd: Command) -> Result<()> {
     let shown = show(&cmd);

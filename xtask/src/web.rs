@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::{
-    browser, provision, serve,
-    util::{cargo, info, root, run, step},
+    browser,
+    provision::{self, cargo},
+    serve,
+    util::{info, root, run, step},
 };
 
 /// Where `web()` listens; a busy port falls back to any free one.

@@ -61,7 +61,7 @@ fn args() -> Result<Args> {
 struct Phase {
     latencies: Vec<Duration>,
     wall: Duration,
-    /// Container state writes the daemon reported (0 for the baseline).
+    /// Container state changes the acknowledged reports carried (0 for the baseline).
     container_writes: u64,
     /// etcd write round trips (Txn, Put, DeleteRange) during the phase.
     etcd_writes: f64,
@@ -245,13 +245,17 @@ fn node_list(n: usize, i: usize) -> ContainerList {
     }
 }
 
-fn written(resp: &str) -> u64 {
-    // "node n: 10 containers stored (1 written, ..."
-    resp.split('(')
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+/// How many containers report `i` of node `n` changes, against report `i - 1`: the container
+/// states the daemon must store before it acknowledges the report.
+fn changed(n: usize, i: usize) -> u64 {
+    let (before, after) = (node_list(n, i - 1), node_list(n, i));
+    let changed = before
+        .containers
+        .iter()
+        .zip(&after.containers)
+        .filter(|(b, a)| b.state != a.state)
+        .count();
+    u64::try_from(changed).unwrap_or(u64::MAX)
 }
 
 async fn reports(
@@ -271,9 +275,9 @@ async fn reports(
             // Report 0 set the starting list during set-up; each later one changes it.
             for i in 1..=per_node {
                 let t = Instant::now();
-                let resp = client.send_changed_container_list(node_list(n, i)).await?;
+                client.send_changed_container_list(node_list(n, i)).await?;
                 lat.push(t.elapsed());
-                writes += written(&resp.into_inner().resp);
+                writes += changed(n, i);
             }
             Ok::<_, tonic::Status>((lat, writes))
         }));
@@ -361,4 +365,18 @@ async fn main() -> Result<()> {
         rss.map_or("null".to_owned(), |b| b.to_string())
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_report_changes_exactly_one_container() {
+        for n in 0..3 {
+            for i in 1..40 {
+                assert_eq!(changed(n, i), 1, "node {n} report {i}");
+            }
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! Reads Pullpiri orchestrator artifacts: multi-document YAML holding `Scenario`, `Package`
-//! and `Model` documents (spec §3). The daemon and the browser explorer both read artifacts
+//! and `Model` documents (`docs/contract.md#store-keys`). The daemon and the browser explorer both read artifacts
 //! through this crate, so a file means the same thing in both.
 //!
 //! Each document is parsed on its own: one bad document is reported with its position and

@@ -1,5 +1,6 @@
 //! From one NodeAgent `ContainerInfo` to a validated [`ReportedContainer`]: its name, its state
-//! (spec §5, first table) and the model and package it belongs to (spec §4). All three are
+//! (`docs/contract.md#container-state`) and the model and package it belongs to
+//! (`docs/contract.md#membership`). All three are
 //! ordered rules written as data.
 
 use alloc::{collections::BTreeMap, string::String};
@@ -69,11 +70,12 @@ pub struct ContainerRule {
     pub when: When,
     /// The result.
     pub then: Then,
-    /// The row as the spec words it.
+    /// The row in words, as the contract states it.
     pub text: &'static str,
 }
 
-/// Container state from the NodeAgent `state` map (spec §5, first table). First match wins.
+/// Container state from the NodeAgent `state` map (`docs/contract.md#container-state`). First
+/// match wins.
 pub static CONTAINER_RULES: &[ContainerRule] = &[
     ContainerRule {
         when: When::AnyFlagTrue(&["Dead", "OOMKilled"]),
@@ -174,7 +176,7 @@ pub fn container_state(fields: &(impl Fields + ?Sized)) -> Decision<ContainerSta
     }
 }
 
-/// Where a container's model name comes from (spec §4), in order.
+/// Where a container's model name comes from (`docs/contract.md#membership`), in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelSource {
     /// This annotation key.
@@ -201,7 +203,7 @@ pub fn node_agent_suffix<'a>(name: &'a str, model: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Container -> model rules (spec §4). The first rule whose source is present decides.
+/// Container -> model rules (`docs/contract.md#membership`). The first rule whose source is present decides.
 pub static MODEL_RULES: &[(ModelSource, &str)] = &[
     (
         ModelSource::Annotation("io.pullpiri.annotations.model"),
@@ -220,7 +222,7 @@ pub static MODEL_RULES: &[(ModelSource, &str)] = &[
     ),
 ];
 
-/// Annotation naming a package the container's model belongs to (spec §4).
+/// Annotation naming a package the container's model belongs to (`docs/contract.md#membership`).
 pub const PACKAGE_ANNOTATION: &str = "io.pullpiri.annotations.package";
 
 /// The model a container belongs to, and the index of the rule in [`MODEL_RULES`] that said so.
@@ -247,7 +249,7 @@ pub fn model_of<'a, M: Fields + ?Sized>(
         })
 }
 
-/// Bounds on what one report may carry (spec §7).
+/// Bounds on what one report may carry (`docs/contract.md#limits`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Most containers in one list.

@@ -1,11 +1,12 @@
-//! The model and package decision tables (spec §5), as data.
+//! The model and package decision tables (`docs/contract.md#model-table`,
+//! `docs/contract.md#package-table`), as data.
 
 use crate::{
     ContainerState, ModelState, PackageState,
     table::{Cond, Counts, Decision, Row, Table},
 };
 
-/// Model state from its containers (spec §5, model table).
+/// Model state from its containers (`docs/contract.md#model-table`).
 pub static MODEL_TABLE: Table<ContainerState, ModelState> = Table {
     name: "model state",
     rows: &[
@@ -42,7 +43,7 @@ pub static MODEL_TABLE: Table<ContainerState, ModelState> = Table {
     ],
 };
 
-/// Package state from its models (spec §5, package table).
+/// Package state from its models (`docs/contract.md#package-table`).
 pub static PACKAGE_TABLE: Table<ModelState, PackageState> = Table {
     name: "package state",
     rows: &[

@@ -1,4 +1,4 @@
-//! Validated names (spec §7). A name that passes can never address another store key.
+//! Validated names (`docs/contract.md#names`). A name that passes can never address another store key.
 
 use alloc::{string::String, sync::Arc};
 use core::{borrow::Borrow, fmt};
@@ -8,7 +8,7 @@ use crate::error::NameError;
 /// Longest accepted name, in bytes (every accepted character is one byte).
 pub const MAX_NAME_LEN: usize = 253;
 
-/// Checks a name against spec §7: 1 to 253 characters of `[A-Za-z0-9_.-]`, starting with a
+/// Checks a name (`docs/contract.md#names`): 1 to 253 characters of `[A-Za-z0-9_.-]`, starting with a
 /// letter or digit, and no `..`.
 pub fn validate_name(kind: &'static str, name: &str) -> Result<(), NameError> {
     let Some(first) = name.chars().next() else {

@@ -1,4 +1,5 @@
-//! The scenario lifecycle: the transition table with owners (spec §5).
+//! The scenario lifecycle: the transition table with owners
+//! (`docs/contract.md#scenario-table`).
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -75,7 +76,7 @@ pub struct Transition {
 use Component::*;
 use ScenarioState as S;
 
-/// The scenario transition table (spec §5). Only these transitions are allowed.
+/// The scenario transition table (`docs/contract.md#scenario-table`). Only these transitions are allowed.
 pub static SCENARIO_TRANSITIONS: &[Transition] = &[
     Transition {
         from: None,

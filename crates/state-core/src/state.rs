@@ -101,7 +101,7 @@ fn strip_prefix_ignore_case<'a>(input: &'a str, prefix: &str) -> Option<&'a str>
 }
 
 state_enum! {
-    /// State of one container, derived from the NodeAgent `state` map (spec §5, first table).
+    /// State of one container, derived from the NodeAgent `state` map (`docs/contract.md#container-state`).
     /// Stored lower case at `/container/{name}/state`. Containers have no protobuf enum; the
     /// wire numbers here only give a stable order.
     ContainerState, kind = "container state", prefix = "CONTAINER_STATE_" {
@@ -116,7 +116,7 @@ state_enum! {
 }
 
 state_enum! {
-    /// State of a model, derived from its containers (spec §5, model table).
+    /// State of a model, derived from its containers (`docs/contract.md#model-table`).
     ModelState, kind = "model state", prefix = "MODEL_STATE_" {
         Created = 1, "created", "MODEL_STATE_CREATED";
         Paused = 2, "paused", "MODEL_STATE_PAUSED";
@@ -127,7 +127,7 @@ state_enum! {
 }
 
 state_enum! {
-    /// State of a package, derived from its models (spec §5, package table).
+    /// State of a package, derived from its models (`docs/contract.md#package-table`).
     PackageState, kind = "package state", prefix = "PACKAGE_STATE_" {
         Idle = 1, "idle", "PACKAGE_STATE_IDLE";
         Paused = 2, "paused", "PACKAGE_STATE_PAUSED";
@@ -139,7 +139,8 @@ state_enum! {
 }
 
 state_enum! {
-    /// State of a scenario, moved only through the transition table (spec §5).
+    /// State of a scenario, moved only through the transition table
+    /// (`docs/contract.md#scenario-table`).
     ScenarioState, kind = "scenario state", prefix = "SCENARIO_STATE_" {
         Idle = 1, "idle", "SCENARIO_STATE_IDLE";
         Waiting = 2, "waiting", "SCENARIO_STATE_WAITING";
@@ -150,7 +151,7 @@ state_enum! {
     }
 }
 
-/// Kind of resource named in a `StateChange` (spec §2 `ResourceType`).
+/// Kind of resource named in a `StateChange` (`ResourceType`, `docs/contract.md#wire-services`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ResourceType {
     /// `RESOURCE_TYPE_UNSPECIFIED` (0)

@@ -1,5 +1,5 @@
 //! Decision tables as data: rows of conditions over per-state counts of children, first
-//! matching row wins (spec §5). The model and package tables in [`crate::eval`] are values of
+//! matching row wins (`docs/contract.md#model-table`). The model and package tables in [`crate::eval`] are values of
 //! [`Table`]; the daemon, the browser explorer and the benchmarks all evaluate them here.
 
 use core::{fmt, marker::PhantomData};
@@ -142,7 +142,7 @@ pub struct Row<S: 'static, T: 'static> {
     pub when: Cond<S>,
     /// The resulting state.
     pub then: T,
-    /// The row as the spec words it, shown by the explorer's "why".
+    /// The row in words, as the contract states it, shown by the explorer's "why".
     pub text: &'static str,
 }
 

@@ -1,6 +1,6 @@
 //! Model-based test of the incremental planner: random event sequences on random topologies,
 //! run through `Fleet` and through a naive reference that keeps only the raw inputs and
-//! re-derives every state from scratch after each event, with the spec's rules written out
+//! re-derives every state from scratch after each event, with the contract's rules written out
 //! as plain `if`s (not the core's tables). States and plans must agree after every event.
 //!
 //! Direct updates (`SetModel`, `SetPackage`) hold until the resource is re-evaluated: a model

@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 #[command(version)]
 struct Args {
     /// Address to serve gRPC on.
-    #[arg(long, env = "STATE_SERVER_LISTEN", default_value = "0.0.0.0:47006")]
+    #[arg(long, env = "STATE_SERVER_LISTEN", default_value = Config::DEFAULT_LISTEN)]
     listen: SocketAddr,
     /// etcd client URLs, comma-separated; without them the embedded store is used.
     #[arg(long, env = "STATE_SERVER_ETCD_ENDPOINTS", value_delimiter = ',')]
@@ -25,14 +25,14 @@ struct Args {
     #[arg(
         long,
         env = "STATE_SERVER_DATA_DIR",
-        default_value = "statemanager-data"
+        default_value = Config::DEFAULT_DATA_DIR
     )]
     data_dir: PathBuf,
     /// ActionController URL, for Reconcile and OffloadModel calls.
     #[arg(
         long,
         env = "STATE_SERVER_ACTION_CONTROLLER",
-        default_value = "http://127.0.0.1:47001"
+        default_value = Config::DEFAULT_ACTION_CONTROLLER
     )]
     action_controller: String,
     /// Refuse scenario transitions from components that do not own them.
@@ -42,10 +42,18 @@ struct Args {
     #[arg(long, env = "STATE_SERVER_JSON_LOGS")]
     json_logs: bool,
     /// How long a request waits for an unreachable store before it is refused, in milliseconds.
-    #[arg(long, env = "STATE_SERVER_STORE_DEADLINE_MS", default_value_t = 5000)]
+    #[arg(
+        long,
+        env = "STATE_SERVER_STORE_DEADLINE_MS",
+        default_value_t = EngineConfig::DEFAULT_STORE_DEADLINE_MS
+    )]
     store_deadline_ms: u64,
     /// Most operations in one store transaction (etcd's --max-txn-ops).
-    #[arg(long, env = "STATE_SERVER_MAX_TXN_OPS", default_value_t = 128)]
+    #[arg(
+        long,
+        env = "STATE_SERVER_MAX_TXN_OPS",
+        default_value_t = EngineConfig::DEFAULT_MAX_TXN_OPS
+    )]
     max_txn_ops: usize,
 }
 

@@ -1,13 +1,16 @@
-//! The reconcile sender: one `Reconcile` call per package that enters Error (spec §6), retried
-//! with exponential backoff and full jitter while the package stays in Error, cancelled when it
-//! leaves. It runs on its own task; the request path only sends it a message and never waits.
+//! The reconcile sender: one `Reconcile` call per package that enters Error
+//! (`docs/contract.md#reconcile`), retried with exponential backoff and jitter while the package
+//! stays in Error, cancelled when it leaves. It runs on its own task; the request path only sends it a message and never waits.
 //!
 //! Memory is bounded: at most one pending entry per package, and the command queue is bounded
 //! (a full queue drops the message with a warning rather than blocking a request).
 
 use std::{collections::HashMap, time::Duration};
 
-use state_core::name::{PackageName, ScenarioName};
+use state_core::{
+    fleet::Reconcile,
+    name::{PackageName, ScenarioName},
+};
 use tokio::{
     sync::mpsc,
     time::{Instant, sleep_until},
@@ -15,8 +18,7 @@ use tokio::{
 use tonic::transport::{Channel, Endpoint};
 
 use crate::pb::actioncontroller::{
-    PodStatus, ReconcileRequest,
-    action_controller_connection_client::ActionControllerConnectionClient,
+    ReconcileRequest, action_controller_connection_client::ActionControllerConnectionClient,
 };
 
 /// Retry timing.
@@ -41,7 +43,9 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// Delay before retry number `attempt` (1-based): full jitter over an exponential cap.
+    /// Delay before retry number `attempt` (1-based): "equal jitter", uniform between half an
+    /// exponential cap and the cap, so daemons retrying the same outage spread out but none
+    /// retries at once.
     pub fn delay(&self, attempt: u32) -> Duration {
         let cap = self
             .initial
@@ -147,8 +151,8 @@ async fn run(
                 };
                 let request = ReconcileRequest {
                     scenario_name: p.scenario.to_string(),
-                    current: PodStatus::Failed as i32,
-                    desired: PodStatus::Running as i32,
+                    current: Reconcile::CURRENT.wire(),
+                    desired: Reconcile::DESIRED.wire(),
                 };
                 match client.reconcile(request).await {
                     Ok(resp) => {

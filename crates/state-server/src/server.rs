@@ -50,17 +50,30 @@ pub struct Config {
     pub backoff: Backoff,
 }
 
+impl Config {
+    /// Pullpiri's StateManager port, where its components already look for it.
+    pub const DEFAULT_LISTEN: &str = "0.0.0.0:47006";
+    /// Pullpiri's ActionController port, on the same host as the StateManager by default.
+    pub const DEFAULT_ACTION_CONTROLLER: &str = "http://127.0.0.1:47001";
+    /// The embedded store's directory, relative to where the daemon starts.
+    pub const DEFAULT_DATA_DIR: &str = "statemanager-data";
+    /// One store call: well under the request deadline, so a request can retry a few times.
+    pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+    /// gRPC's usual 4 MiB limit: a full list of 10,000 containers fits with room to spare.
+    pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             store: StoreConfig::Embedded {
-                data_dir: PathBuf::from("statemanager-data"),
+                data_dir: PathBuf::from(Self::DEFAULT_DATA_DIR),
             },
-            action_controller: "http://127.0.0.1:47001".into(),
+            action_controller: Self::DEFAULT_ACTION_CONTROLLER.into(),
             engine: EngineConfig::default(),
-            store_timeout: Duration::from_secs(2),
+            store_timeout: Self::DEFAULT_STORE_TIMEOUT,
             limits: Limits::default(),
-            max_message_bytes: 4 * 1024 * 1024,
+            max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             backoff: Backoff::default(),
         }
     }

@@ -1,5 +1,5 @@
-//! The wire contract (spec §2) at the byte level: known messages encode to the bytes a
-//! Pullpiri component sends and decode back; enum numbers and names match the spec.
+//! The wire contract (`docs/contract.md#wire-services`) at the byte level: known messages encode to the bytes a
+//! Pullpiri component sends and decode back; enum numbers and names match the contract.
 
 use std::collections::BTreeMap;
 

@@ -161,6 +161,19 @@ fn reconcile(r: &Reconcile) -> ReconcileOut<'_> {
     }
 }
 
+/// `{current, desired}`: the pod statuses of every reconcile request.
+pub fn reconcile_statuses() -> Result<JsValue, JsValue> {
+    #[derive(Serialize)]
+    struct Statuses {
+        current: &'static str,
+        desired: &'static str,
+    }
+    to_js(&Statuses {
+        current: Reconcile::CURRENT.name(),
+        desired: Reconcile::DESIRED.name(),
+    })
+}
+
 /// A plan as a plain object: what changed, with states in their short (lower-case) spelling.
 pub fn plan(plan: &Changes, skipped: &[Skipped]) -> Result<JsValue, JsValue> {
     to_js(&PlanOut {
@@ -244,7 +257,7 @@ struct Tables {
     package: TableOut,
 }
 
-/// The three decision tables, row by row, as the spec words them.
+/// The three decision tables, row by row, in the contract's words.
 pub fn tables() -> Result<JsValue, JsValue> {
     to_js(&Tables {
         container: container_table(CONTAINER_RULES),

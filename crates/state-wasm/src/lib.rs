@@ -343,3 +343,23 @@ pub fn validate_name(kind: &str, value: &str) -> Result<(), JsValue> {
     };
     state_core::name::validate_name(known, value).map_err(error)
 }
+
+/// The name Pullpiri's NodeAgent gives container `container` of model `model`
+/// (`{model}_{container}`).
+#[wasm_bindgen(js_name = nodeAgentName)]
+pub fn node_agent_name(model: &str, container: &str) -> String {
+    state_core::container::node_agent_name(model, container)
+}
+
+/// The part of a NodeAgent container name after its model, or `undefined` when the name does
+/// not follow the convention for that model.
+#[wasm_bindgen(js_name = nodeAgentSuffix)]
+pub fn node_agent_suffix(name: &str, model: &str) -> Option<String> {
+    state_core::container::node_agent_suffix(name, model).map(str::to_owned)
+}
+
+/// The pod statuses a reconcile request carries: `{current, desired}` (`FAILED`, `RUNNING`).
+#[wasm_bindgen(js_name = reconcileStatuses)]
+pub fn reconcile_statuses() -> Result<JsValue, JsValue> {
+    interop::reconcile_statuses()
+}

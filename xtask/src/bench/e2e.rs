@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use super::summary::{Row, Section, Unit};
 use crate::{
+    provision::cargo,
     run::{Guard, free_port, start_etcd},
-    util::{cargo, info, root, run, step},
+    util::{info, root, run, step},
 };
 
 /// Simulated node agents (and raw etcd clients) at once.
