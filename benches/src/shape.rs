@@ -25,7 +25,6 @@ pub struct Shape {
     pub packages: usize,
     /// Models per package (each model belongs to exactly one package).
     pub models_per_package: usize,
-    /// Containers per model.
     pub containers_per_model: usize,
     /// Models per node.
     pub models_per_node: usize,
@@ -144,9 +143,7 @@ pub fn container_name(m: usize, c: usize) -> String {
 /// One node's report in a neutral form: container names and states.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeList {
-    /// The node.
     pub node: String,
-    /// Its containers.
     pub containers: Vec<(String, ContainerState)>,
 }
 

@@ -46,7 +46,6 @@ pub struct PackageArtifact {
 /// One entry of a package's `spec.models`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PackageModel {
-    /// `name`
     pub name: ModelName,
     /// `node`: where the model is meant to run.
     pub node: Option<NodeName>,
@@ -138,7 +137,6 @@ struct ContainerEntry {
 /// A parsed document together with its YAML text, as it is stored under its key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Parsed {
-    /// The artifact.
     pub artifact: Artifact,
     /// The document re-serialised on its own.
     pub yaml: String,

@@ -16,7 +16,6 @@ use crate::{
 /// A `StateChange` as received, before validation.
 #[derive(Clone, Copy, Debug)]
 pub struct ChangeRequest<'a> {
-    /// `resource_type`
     pub resource_type: ResourceType,
     /// `resource_name`
     pub name: &'a str,
@@ -24,7 +23,6 @@ pub struct ChangeRequest<'a> {
     pub current: &'a str,
     /// `target_state`
     pub target: &'a str,
-    /// `source`
     pub source: &'a str,
 }
 

@@ -57,7 +57,6 @@ pub enum When {
 /// The result of a container-state rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Then {
-    /// This state.
     State(ContainerState),
     /// The state named by `Status` itself.
     SameAsStatus,
@@ -270,13 +269,11 @@ impl Default for Limits {
 /// One `ContainerInfo` as sent by a NodeAgent, borrowed from the decoded message.
 #[derive(Debug)]
 pub struct RawContainer<'a, M: ?Sized> {
-    /// `id`
     pub id: &'a str,
     /// `names` (NodeAgent sends one, `{model}_{container}`, maybe with a leading `/`)
     pub names: &'a [String],
     /// `state` (podman inspect fields)
     pub state: &'a M,
-    /// `config`
     pub config: &'a M,
     /// `annotation` (podman labels and annotations)
     pub annotation: &'a M,
@@ -287,7 +284,6 @@ pub struct RawContainer<'a, M: ?Sized> {
 pub struct ReportedContainer {
     /// Its name (the key it is stored under).
     pub name: ContainerName,
-    /// Its state.
     pub state: ContainerState,
     /// Its model, if any membership rule matched.
     pub model: Option<ModelName>,
@@ -307,7 +303,6 @@ pub enum EntryError {
     /// The model named by the membership rule is not a valid name.
     #[error("container {container:?}: {error} (from {rule})")]
     BadModel {
-        /// The container.
         container: String,
         /// What is wrong with the model name.
         error: NameError,
@@ -317,7 +312,6 @@ pub enum EntryError {
     /// The package annotation is not a valid name.
     #[error("container {container:?}: {error} (from annotation {PACKAGE_ANNOTATION})")]
     BadPackage {
-        /// The container.
         container: String,
         /// What is wrong with the package name.
         error: NameError,
@@ -325,13 +319,11 @@ pub enum EntryError {
     /// A map holds too many entries.
     #[error("container {container:?}: {map} has {count} entries; the limit is {limit}")]
     TooManyEntries {
-        /// The container.
         container: String,
         /// Which map (`state`, `config`, `annotation`).
         map: &'static str,
         /// How many entries it has.
         count: usize,
-        /// The limit.
         limit: usize,
     },
 }

@@ -127,11 +127,8 @@ impl fmt::Display for State {
 /// One named resource of a stateful kind: what get and list answer about.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Resource {
-    /// A scenario.
     Scenario(ScenarioName),
-    /// A package.
     Package(PackageName),
-    /// A model.
     Model(ModelName),
 }
 
@@ -145,7 +142,6 @@ impl Resource {
         })
     }
 
-    /// Its kind.
     pub const fn kind(&self) -> Kind {
         match self {
             Resource::Scenario(_) => Kind::Scenario,
@@ -154,7 +150,6 @@ impl Resource {
         }
     }
 
-    /// Its name.
     pub fn name(&self) -> &str {
         match self {
             Resource::Scenario(n) => n.as_str(),

@@ -16,7 +16,6 @@
 //!
 //! - `std` (default): implements `std::error::Error` for the error types. Nothing else.
 #![no_std]
-#![warn(missing_docs)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

@@ -16,7 +16,6 @@ use crate::{
 /// One container of a node.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Member {
-    /// The container.
     pub container: ContainerName,
     /// Its model.
     pub model: Option<ModelName>,

@@ -119,15 +119,6 @@ name_type!(
     /// A model name (a Pullpiri pod).
     ModelName, "model"
 );
-name_type!(
-    /// A package name.
-    PackageName, "package"
-);
-name_type!(
-    /// A scenario name.
-    ScenarioName, "scenario"
-);
-name_type!(
-    /// A node name.
-    NodeName, "node"
-);
+name_type!(PackageName, "package");
+name_type!(ScenarioName, "scenario");
+name_type!(NodeName, "node");

@@ -9,13 +9,9 @@ use crate::ScenarioState;
 /// An orchestrator component, the expected `source` of a scenario transition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Component {
-    /// ApiServer
     ApiServer,
-    /// FilterGateway
     FilterGateway,
-    /// PolicyManager
     PolicyManager,
-    /// ActionController
     ActionController,
 }
 

@@ -19,7 +19,6 @@ use crate::{
 /// One key written: `Some(value)` puts, `None` deletes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyWrite {
-    /// The key.
     pub key: String,
     /// Its new value; `None` deletes it.
     pub value: Option<Cow<'static, str>>,

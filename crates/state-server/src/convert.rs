@@ -31,7 +31,6 @@ pub enum ListError {
     TooMany {
         /// How many were sent.
         count: usize,
-        /// The limit.
         limit: usize,
     },
 }

@@ -61,16 +61,12 @@ impl Backoff {
 pub enum Message {
     /// The package entered Error.
     Entered {
-        /// The package.
         package: PackageName,
         /// The scenario targeting it.
         scenario: ScenarioName,
     },
     /// The package left Error (or was removed).
-    Left {
-        /// The package.
-        package: PackageName,
-    },
+    Left { package: PackageName },
 }
 
 /// Sends messages to the reconcile task without ever blocking.

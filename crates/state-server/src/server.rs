@@ -34,7 +34,6 @@ pub enum StoreConfig {
 /// Everything the daemon is configured with.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The store.
     pub store: StoreConfig,
     /// ActionController URL.
     pub action_controller: String,

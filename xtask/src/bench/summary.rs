@@ -168,7 +168,6 @@ pub struct Section {
     pub title: String,
     /// What is compared, in one or two sentences.
     pub about: String,
-    /// The rows.
     pub rows: Vec<Row>,
 }
 

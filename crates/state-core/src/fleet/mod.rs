@@ -35,7 +35,6 @@ use crate::{
 /// A container as last reported by its node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerEntry {
-    /// Its state.
     pub state: ContainerState,
     /// Its model.
     pub model: Option<ModelName>,

@@ -30,42 +30,32 @@ pub enum Event {
     },
     /// A direct package update.
     SetPackage {
-        /// The package.
         package: PackageName,
         /// Its new state.
         state: PackageState,
     },
     /// A scenario lifecycle step (already checked against the transition table).
     SetScenario {
-        /// The scenario.
         scenario: ScenarioName,
         /// Its new state.
         state: ScenarioState,
     },
     /// A `Package/{name}` artifact was stored or replaced.
     PutPackage {
-        /// The package.
         package: PackageName,
         /// The models it lists.
         models: Vec<ModelName>,
     },
     /// A `Package/{name}` artifact was deleted.
-    RemovePackage {
-        /// The package.
-        package: PackageName,
-    },
+    RemovePackage { package: PackageName },
     /// A `Scenario/{name}` artifact was stored or replaced.
     PutScenario {
-        /// The scenario.
         scenario: ScenarioName,
         /// The package it targets.
         target: Option<PackageName>,
     },
     /// A `Scenario/{name}` artifact was deleted.
-    RemoveScenario {
-        /// The scenario.
-        scenario: ScenarioName,
-    },
+    RemoveScenario { scenario: ScenarioName },
 }
 
 /// A state that changes: `old` is `None` when the resource had no stored state.

@@ -104,7 +104,6 @@ pub enum ChangeSummary {
 pub struct AppliedArtifact {
     /// `Package`, `Scenario` or `Model`.
     pub kind: &'static str,
-    /// Its name.
     pub name: String,
     /// The key it is stored under.
     pub key: String,
@@ -142,14 +141,12 @@ pub enum Command {
     },
     /// One resource's stored state (`None`: it has none).
     Get {
-        /// The resource.
         resource: Resource,
         /// Answer channel.
         reply: oneshot::Sender<Result<Option<State>, EngineError>>,
     },
     /// Every resource of a kind with its stored state, sorted by name.
     List {
-        /// The kind.
         kind: Kind,
         /// Answer channel.
         reply: oneshot::Sender<Result<Vec<(Resource, State)>, EngineError>>,

@@ -14,9 +14,7 @@ pub mod etcd;
 /// One stored key with its value and the revision that last modified it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Kv {
-    /// The key.
     pub key: String,
-    /// The value.
     pub value: String,
     /// Revision of the last modification.
     pub mod_revision: i64,
@@ -68,7 +66,6 @@ pub enum WatchEvent {
     Put(Kv),
     /// A key was removed.
     Delete {
-        /// The key.
         key: String,
         /// Revision of the deletion.
         mod_revision: i64,
