@@ -18,10 +18,8 @@ async fn state_change_outcomes_follow_the_contract_order() {
     let r = h.change(s, "sc", "", "idle", "ApiServer").await;
     assert_eq!(code(&r), ErrorCode::Success, "{r:?}");
     assert_eq!(r.transition_id, "t-sc-idle");
-    assert_eq!(
-        h.etcd.value("/scenario/sc/state").await.as_deref(),
-        Some("SCENARIO_STATE_IDLE")
-    );
+    h.assert_stored("/scenario/sc/state", "SCENARIO_STATE_IDLE")
+        .await;
 
     // A non-empty current_state is compared with the stored state.
     let r = h
@@ -52,10 +50,8 @@ async fn state_change_outcomes_follow_the_contract_order() {
         "{}",
         r.error_details
     );
-    assert_eq!(
-        h.etcd.value("/scenario/sc/state").await.as_deref(),
-        Some("SCENARIO_STATE_IDLE")
-    );
+    h.assert_stored("/scenario/sc/state", "SCENARIO_STATE_IDLE")
+        .await;
 
     let r = h
         .change(s, "sc", "IDLE", "SCENARIO_STATE_WAITING", "FilterGateway")
@@ -127,18 +123,14 @@ async fn scenario_runs_again_after_reapply_with_empty_current() {
         let r = h.change(s, "sc", from, to, source).await;
         assert_eq!(code(&r), ErrorCode::Success, "{from} -> {to}: {r:?}");
     }
-    assert_eq!(
-        h.etcd.value("/scenario/sc/state").await.as_deref(),
-        Some("SCENARIO_STATE_COMPLETED")
-    );
+    h.assert_stored("/scenario/sc/state", "SCENARIO_STATE_COMPLETED")
+        .await;
 
     // The ApiServer applies the artifact again: `current_state ""` re-arms the scenario.
     let r = h.change(s, "sc", "", "idle", "ApiServer").await;
     assert_eq!(code(&r), ErrorCode::Success, "{r:?}");
-    assert_eq!(
-        h.etcd.value("/scenario/sc/state").await.as_deref(),
-        Some("SCENARIO_STATE_IDLE")
-    );
+    h.assert_stored("/scenario/sc/state", "SCENARIO_STATE_IDLE")
+        .await;
     // Applied again while idle: nothing to write.
     let r = h.change(s, "sc", "", "idle", "ApiServer").await;
     assert_eq!(code(&r), ErrorCode::Success, "{r:?}");
@@ -149,10 +141,8 @@ async fn scenario_runs_again_after_reapply_with_empty_current() {
     // A scenario in the middle of its lifecycle is not re-armed.
     let r = h.change(s, "sc", "", "idle", "ApiServer").await;
     assert_eq!(code(&r), ErrorCode::InvalidStateTransition, "{r:?}");
-    assert_eq!(
-        h.etcd.value("/scenario/sc/state").await.as_deref(),
-        Some("SCENARIO_STATE_WAITING")
-    );
+    h.assert_stored("/scenario/sc/state", "SCENARIO_STATE_WAITING")
+        .await;
     h.stop().await;
 }
 
@@ -183,10 +173,8 @@ async fn direct_model_update_cascades_to_package() {
         )
         .await;
     assert_eq!(code(&r), ErrorCode::Success, "{r:?}");
-    assert_eq!(
-        h.etcd.value("/package/helloworld/state").await.as_deref(),
-        Some("PACKAGE_STATE_ERROR")
-    );
+    h.assert_stored("/package/helloworld/state", "PACKAGE_STATE_ERROR")
+        .await;
     assert_eq!(h.ac.wait_for(1, Duration::from_secs(5)).await.len(), 1);
     let r = h
         .change(ResourceType::Package, "helloworld", "running", "idle", "x")

@@ -109,6 +109,24 @@ impl Harness {
         assert!(resp.errors.is_empty(), "{:?}", resp.errors);
     }
 
+    /// Asserts that etcd holds `value` at `key`; a failure names the test line that asked.
+    #[track_caller]
+    pub fn assert_stored<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+    ) -> impl std::future::Future<Output = ()> + 'a {
+        let caller = std::panic::Location::caller();
+        async move {
+            let stored = self.etcd.value(key).await;
+            assert_eq!(
+                stored.as_deref(),
+                Some(value),
+                "{key} (checked at {caller})"
+            );
+        }
+    }
+
     /// Stops the daemon and waits for it; etcd goes when the harness is dropped.
     pub async fn stop(self) {
         self.daemon.stop().await;

@@ -86,18 +86,10 @@ async fn etcd_outage_refuses_requests_then_recovers_without_losing_acknowledged_
         },
     )
     .await;
-    assert_eq!(
-        h.etcd.value("/container/m_a/state").await.as_deref(),
-        Some("dead")
-    );
-    assert_eq!(
-        h.etcd.value("/model/m/state").await.as_deref(),
-        Some("MODEL_STATE_DEAD")
-    );
-    assert_eq!(
-        h.etcd.value("/scenario/s/state").await.as_deref(),
-        Some("SCENARIO_STATE_IDLE")
-    );
+    h.assert_stored("/container/m_a/state", "dead").await;
+    h.assert_stored("/model/m/state", "MODEL_STATE_DEAD").await;
+    h.assert_stored("/scenario/s/state", "SCENARIO_STATE_IDLE")
+        .await;
     eventually(Duration::from_secs(5), "health back to serving", || {
         let mut health = health.clone();
         let check = check.clone();

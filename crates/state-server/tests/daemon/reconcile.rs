@@ -15,10 +15,8 @@ async fn reconcile_retries_while_in_error_and_stops_when_it_leaves() {
     h.apply(HELLOWORLD).await;
     // ActionController down: requests are still answered at once.
     h.report("HPC", vec![dead("helloworld_a")]).await;
-    assert_eq!(
-        h.etcd.value("/package/helloworld/state").await.as_deref(),
-        Some("PACKAGE_STATE_ERROR")
-    );
+    h.assert_stored("/package/helloworld/state", "PACKAGE_STATE_ERROR")
+        .await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     h.ac.run().await;
     let calls = h.ac.wait_for(1, Duration::from_secs(5)).await;
@@ -29,10 +27,8 @@ async fn reconcile_retries_while_in_error_and_stops_when_it_leaves() {
     h2.apply(HELLOWORLD).await;
     h2.report("HPC", vec![dead("helloworld_a")]).await;
     h2.report("HPC", vec![running("helloworld_a")]).await;
-    assert_eq!(
-        h2.etcd.value("/package/helloworld/state").await.as_deref(),
-        Some("PACKAGE_STATE_RUNNING")
-    );
+    h2.assert_stored("/package/helloworld/state", "PACKAGE_STATE_RUNNING")
+        .await;
     h2.ac.run().await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(h2.ac.calls().is_empty(), "{:?}", h2.ac.calls());

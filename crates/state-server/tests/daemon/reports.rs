@@ -16,51 +16,29 @@ use crate::harness::{
 async fn cascade_dead_container_marks_package_error_and_reconciles() {
     let mut h = Harness::start().await;
     h.apply(HELLOWORLD).await;
-    assert_eq!(
-        h.etcd.value("/package/helloworld/state").await.as_deref(),
-        Some("PACKAGE_STATE_IDLE")
-    );
-    assert_eq!(
-        h.etcd.value("/model/helloworld/state").await.as_deref(),
-        Some("MODEL_STATE_CREATED")
-    );
+    h.assert_stored("/package/helloworld/state", "PACKAGE_STATE_IDLE")
+        .await;
+    h.assert_stored("/model/helloworld/state", "MODEL_STATE_CREATED")
+        .await;
 
     // NodeAgent naming: `{model}_{container}` with a leading slash.
     let resp = h.report("HPC", vec![running("/helloworld_app")]).await;
     assert!(resp.contains("1 containers stored"), "{resp}");
-    assert_eq!(
-        h.etcd
-            .value("/container/helloworld_app/state")
-            .await
-            .as_deref(),
-        Some("running")
-    );
-    assert_eq!(
-        h.etcd.value("/model/helloworld/state").await.as_deref(),
-        Some("MODEL_STATE_RUNNING")
-    );
-    assert_eq!(
-        h.etcd.value("/package/helloworld/state").await.as_deref(),
-        Some("PACKAGE_STATE_RUNNING")
-    );
+    h.assert_stored("/container/helloworld_app/state", "running")
+        .await;
+    h.assert_stored("/model/helloworld/state", "MODEL_STATE_RUNNING")
+        .await;
+    h.assert_stored("/package/helloworld/state", "PACKAGE_STATE_RUNNING")
+        .await;
 
     // Exited with a non-zero code is dead (the seed design's table); every model dead: Error.
     h.report("HPC", vec![dead("/helloworld_app")]).await;
-    assert_eq!(
-        h.etcd
-            .value("/container/helloworld_app/state")
-            .await
-            .as_deref(),
-        Some("dead")
-    );
-    assert_eq!(
-        h.etcd.value("/model/helloworld/state").await.as_deref(),
-        Some("MODEL_STATE_DEAD")
-    );
-    assert_eq!(
-        h.etcd.value("/package/helloworld/state").await.as_deref(),
-        Some("PACKAGE_STATE_ERROR")
-    );
+    h.assert_stored("/container/helloworld_app/state", "dead")
+        .await;
+    h.assert_stored("/model/helloworld/state", "MODEL_STATE_DEAD")
+        .await;
+    h.assert_stored("/package/helloworld/state", "PACKAGE_STATE_ERROR")
+        .await;
     let calls = h.ac.wait_for(1, Duration::from_secs(5)).await;
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].scenario_name, "helloworld");
@@ -89,14 +67,10 @@ async fn membership_by_annotation_and_package_annotation() {
         "infotainment".into(),
     );
     h.report("node-a", vec![c]).await;
-    assert_eq!(
-        h.etcd.value("/model/radio/state").await.as_deref(),
-        Some("MODEL_STATE_RUNNING")
-    );
-    assert_eq!(
-        h.etcd.value("/package/infotainment/state").await.as_deref(),
-        Some("PACKAGE_STATE_RUNNING")
-    );
+    h.assert_stored("/model/radio/state", "MODEL_STATE_RUNNING")
+        .await;
+    h.assert_stored("/package/infotainment/state", "PACKAGE_STATE_RUNNING")
+        .await;
     h.stop().await;
 }
 
@@ -123,10 +97,7 @@ async fn invalid_entries_are_skipped_and_named_valid_ones_stored() {
         resp.contains("entry 1") && resp.contains("entry 2") && resp.contains("entry 3"),
         "{resp}"
     );
-    assert_eq!(
-        h.etcd.value("/container/m1_good/state").await.as_deref(),
-        Some("running")
-    );
+    h.assert_stored("/container/m1_good/state", "running").await;
     // No key outside the four state slots and the node membership slot was written.
     for (key, _, _) in h.etcd.dump().await {
         assert!(
@@ -177,10 +148,7 @@ async fn bad_node_name_and_oversize_lists_are_refused_with_reasons() {
     }
     let resp = h.report("n1", vec![wide, running("m_fine")]).await;
     assert!(resp.contains("config has 300 entries"), "{resp}");
-    assert_eq!(
-        h.etcd.value("/container/m_fine/state").await.as_deref(),
-        Some("running")
-    );
+    h.assert_stored("/container/m_fine/state", "running").await;
     h.stop().await;
 }
 
@@ -215,20 +183,16 @@ async fn large_report_is_split_at_the_transaction_limit() {
             .count(),
         1
     );
-    assert_eq!(
-        h.etcd.value("/model/m1/state").await.as_deref(),
-        Some("MODEL_STATE_CREATED")
-    );
+    h.assert_stored("/model/m1/state", "MODEL_STATE_CREATED")
+        .await;
     let (etcd, ac) = h.stop_daemon().await;
     // Above etcd's real limit (128 operations), with the default split size.
     let mut h = Harness::on(etcd, ac).await;
     let big: Vec<_> = (0..200).map(|i| running(&format!("big_c{i}"))).collect();
     let resp = h.report("n2", big).await;
     assert!(resp.contains("200 written"), "{resp}");
-    assert_eq!(
-        h.etcd.value("/model/big/state").await.as_deref(),
-        Some("MODEL_STATE_RUNNING")
-    );
+    h.assert_stored("/model/big/state", "MODEL_STATE_RUNNING")
+        .await;
     h.stop().await;
 }
 

@@ -60,14 +60,10 @@ async fn restart_knows_each_nodes_containers() {
     h.report("n1", vec![running("nav_a"), running("radio_a")])
         .await;
     h.report("n2", vec![dead("nav_b")]).await;
-    assert_eq!(
-        h.etcd.value("/model/nav/state").await.as_deref(),
-        Some("MODEL_STATE_DEAD")
-    );
-    assert_eq!(
-        h.etcd.value("/node/n1/containers").await.as_deref(),
-        Some("nav_a\tnav\t\nradio_a\tradio\t\n")
-    );
+    h.assert_stored("/model/nav/state", "MODEL_STATE_DEAD")
+        .await;
+    h.assert_stored("/node/n1/containers", "nav_a\tnav\t\nradio_a\tradio\t\n")
+        .await;
     let (etcd, ac) = h.stop_daemon().await;
     let before = etcd.dump().await;
 
@@ -78,19 +74,13 @@ async fn restart_knows_each_nodes_containers() {
     let resp = h.report("n1", vec![running("nav_a")]).await;
     assert!(resp.contains("0 written, 1 removed"), "{resp}");
     assert_eq!(h.etcd.value("/container/radio_a/state").await, None);
-    assert_eq!(
-        h.etcd.value("/model/nav/state").await.as_deref(),
-        Some("MODEL_STATE_DEAD")
-    );
-    assert_eq!(
-        h.etcd.value("/model/radio/state").await.as_deref(),
-        Some("MODEL_STATE_CREATED")
-    );
+    h.assert_stored("/model/nav/state", "MODEL_STATE_DEAD")
+        .await;
+    h.assert_stored("/model/radio/state", "MODEL_STATE_CREATED")
+        .await;
     h.report("n2", vec![running("nav_b")]).await;
-    assert_eq!(
-        h.etcd.value("/model/nav/state").await.as_deref(),
-        Some("MODEL_STATE_RUNNING")
-    );
+    h.assert_stored("/model/nav/state", "MODEL_STATE_RUNNING")
+        .await;
     // A node that reports no containers loses its membership key.
     h.report("n2", vec![]).await;
     assert_eq!(h.etcd.value("/node/n2/containers").await, None);
@@ -101,10 +91,8 @@ async fn restart_knows_each_nodes_containers() {
 async fn package_learnt_after_start_is_evaluated() {
     let mut h = Harness::start().await;
     h.report("n1", vec![running("nav_a"), dead("nav_b")]).await;
-    assert_eq!(
-        h.etcd.value("/model/nav/state").await.as_deref(),
-        Some("MODEL_STATE_DEAD")
-    );
+    h.assert_stored("/model/nav/state", "MODEL_STATE_DEAD")
+        .await;
     assert_eq!(h.etcd.value("/package/navigation/state").await, None);
     // Another tool (the ApiServer) stores the artifacts directly in etcd.
     let mut other = h.etcd.client().await;

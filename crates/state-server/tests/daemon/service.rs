@@ -149,10 +149,7 @@ async fn malformed_protobuf_is_refused_and_the_daemon_carries_on() {
     // Still serving, and nothing was written.
     assert!(h.etcd.dump().await.is_empty());
     h.report("n1", vec![running("m_a")]).await;
-    assert_eq!(
-        h.etcd.value("/container/m_a/state").await.as_deref(),
-        Some("running")
-    );
+    h.assert_stored("/container/m_a/state", "running").await;
     h.stop().await;
 }
 
