@@ -14,7 +14,15 @@ import { renderInspector as drawInspector } from './inspector.js';
 
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+// Actions that replace the whole document: the fleet is rebuilt rather than diffed, and their
+// plan (everything is new) is not shown as a cascade.
 const FRESH = new Set(['demo', 'generate', 'load']);
+// The log is redrawn on every action; this many entries keep that cheap in a long session, and
+// the slider still reaches the earlier ones.
+const LOG_SHOWN = 200;
+// The URL is rewritten once the clicks pause this long: a burst (dragging the history slider)
+// deflates the session once, and the address bar is current before a user reaches for it.
+const HASH_DELAY_MS = 400;
 
 try {
   await init({ module_or_path: new URL('./pkg/state_wasm_bg.wasm', import.meta.url) });
@@ -25,6 +33,9 @@ try {
 
 const TRANSITIONS = core.scenarioTransitions();
 const TABLES = core.tables();
+// Applying a Scenario artifact is what creates a scenario: the table's transition from absent
+// gives the state that request asks for and its owner (idle, ApiServer).
+const CREATE = TRANSITIONS.find((t) => t.from == null);
 
 let fleet = new core.Fleet();
 let shown = emptyDoc(); // the document the fleet reflects
@@ -35,7 +46,7 @@ const timings = [];
 let lastPlan = null;
 let writtenHash = '';
 
-const topology = new Topology($('topology'), (kind, name) => select(kind, name));
+const topology = new Topology($('topology'), (kind, name) => select(kind, name), core.nodeAgentSuffix);
 
 // ---- applying documents -------------------------------------------------------------------
 
@@ -181,15 +192,29 @@ function renderScenarios() {
   sel.innerHTML = names.map((n) => `<option ${n === ui.scenario ? 'selected' : ''}>${esc(n)}</option>`).join('') || '<option value="">(no scenarios)</option>';
   const s = ui.scenario ? shown.scenarios[ui.scenario] : null;
   drawScenarioGraph($('scenario-graph'), TRANSITIONS, s ? s.state : undefined, (to, owners) => stepScenario(to, owners));
+  $('btn-reapply-scenario').disabled = !s;
   if (!s) $('scenario-explain').textContent = 'No scenario. Import artifact YAML or add one below.';
 }
 
+/// A step clicked in the graph: current_state is the stored state (a compare-and-set).
 function stepScenario(to, owners) {
+  sendScenario({ to, source: $('scenario-source').value || owners[0] || '' });
+}
+
+/// What Pullpiri's ApiServer sends each time the scenario's artifact is applied again (also
+/// after a completed lifecycle): the creating request, with current_state "" (no precondition).
+/// Whether it is accepted from the stored state is state-core's decision.
+function reapplyScenario() {
+  sendScenario({ to: CREATE.to, source: CREATE.owners[0], current: '' });
+}
+
+/// Sends a scenario step as an action (so it is in the history, the log and the URL) and shows
+/// state-core's answer.
+function sendScenario(step) {
   const name = ui.scenario;
-  const source = $('scenario-source').value || owners[0] || '';
   const strict = $('scenario-strict').checked;
   const box = $('scenario-explain');
-  const err = dispatch({ type: 'scenario', name, to, source, strict });
+  const err = dispatch({ type: 'scenario', name, strict, ...step });
   if (err) {
     box.className = 'explain bad';
     box.innerHTML = `<b>${esc(err.code ?? 'refused')}</b>: ${esc(err.message)}`;
@@ -207,8 +232,7 @@ function time(ms) {
 }
 
 function renderLog() {
-  const LIMIT = 200;
-  const first = Math.max(0, hist.entries.length - LIMIT);
+  const first = Math.max(0, hist.entries.length - LOG_SHOWN);
   const items = [`<li data-step="0" class="${hist.cursor === 0 ? 'current' : ''}"><time>—</time>start (empty)</li>`];
   if (first > 0) items.push(`<li class="hint">… ${first} earlier events</li>`);
   for (let i = first; i < hist.entries.length; i++) {
@@ -236,7 +260,7 @@ function renderLog() {
 let hashTimer = null;
 function scheduleHash() {
   clearTimeout(hashTimer);
-  hashTimer = setTimeout(() => { writeHash(); }, 400);
+  hashTimer = setTimeout(() => { writeHash(); }, HASH_DELAY_MS);
 }
 
 async function writeHash() {
@@ -336,6 +360,7 @@ $('form-add-scenario').onsubmit = (e) => {
   }
 };
 $('btn-remove-scenario').onclick = () => ui.scenario && dispatch({ type: 'remove-scenario', name: ui.scenario });
+$('btn-reapply-scenario').onclick = () => ui.scenario && reapplyScenario();
 $('scenario-select').onchange = (e) => {
   ui.scenario = e.target.value;
   $('scenario-explain').textContent = '';

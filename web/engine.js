@@ -45,6 +45,15 @@ function merge(acc, plan) {
 const keys = (a, b) => new Set([...Object.keys(a), ...Object.keys(b)]);
 const entry = (name, c) => ({ name, fields: c.fields, annotation: c.annotation ?? {} });
 
+// A click edits one container and a time-travel step a few; past a handful, state-wasm
+// rebuilding the node's list once per change costs more than sending the whole list once.
+const FEW_CHANGES = 8;
+// Up to six updates read at a glance in the event log, so they are named in full; a longer
+// list is cut to LIST_SHOWN.
+const LIST_MAX = 6;
+// Two short of LIST_MAX, so "… and N more" always stands for at least three names.
+const LIST_SHOWN = 4;
+
 /// Applies the difference `from -> to` to `fleet` and returns the merged plan.
 export function sync(fleet, from, to) {
   const acc = emptyPlan();
@@ -85,7 +94,7 @@ export function sync(fleet, from, to) {
       const removed = [];
       for (const c in b) if (a[c] !== b[c]) changed.push(c);
       for (const c in a) if (!(c in b)) removed.push(c);
-      if (changed.length + removed.length <= 8) {
+      if (changed.length + removed.length <= FEW_CHANGES) {
         // A node's new list replaces its old one; for a few changes, state-wasm rebuilds the
         // list from the fleet instead of us sending every entry across.
         for (const c of changed) run(fleet.setContainer(n, entry(c, b[c])));
@@ -107,13 +116,16 @@ export function summary(plan) {
   const parts = [];
   const list = (m) => {
     const all = [...m].map(([n, u]) => `${n} ${u.old ?? '(new)'}→${u.new}`);
-    return all.length > 6 ? `${all.slice(0, 4).join(', ')} … and ${all.length - 4} more` : all.join(', ');
+    return all.length > LIST_MAX
+      ? `${all.slice(0, LIST_SHOWN).join(', ')} … and ${all.length - LIST_SHOWN} more`
+      : all.join(', ');
   };
   if (plan.models.size) parts.push(`models: ${list(plan.models)}`);
   if (plan.packages.size) parts.push(`packages: ${list(plan.packages)}`);
   if (plan.scenarios.size) parts.push(`scenarios: ${list(plan.scenarios)}`);
   for (const r of plan.reconciles) {
-    parts.push(`Reconcile(${r.request.scenario_name || '—'}, FAILED→RUNNING) for ${r.package}`);
+    const req = r.request;
+    parts.push(`Reconcile(${req.scenario_name || '—'}, ${req.current}→${req.desired}) for ${r.package}`);
   }
   if (plan.skipped.length) parts.push(`skipped: ${plan.skipped.map((s) => s.error).join('; ')}`);
   return parts.join(' · ');

@@ -4,6 +4,8 @@
 // can explain why it is refused.
 
 const SVG = 'http://www.w3.org/2000/svg';
+// A state box: wide enough for the longest label ("satisfied", "completed") in the graph's 12px
+// text, and one line of it high.
 const W = 76;
 const H = 26;
 

@@ -5,7 +5,10 @@ import { PRESETS } from './store.js';
 
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+// Status values the container table and podman know, offered so a user picks a real one rather
+// than guessing a spelling; '' leaves Status absent.
 const PODMAN_STATUS = ['', 'created', 'configured', 'initialized', 'running', 'paused', 'stopping', 'stopped', 'exited', 'removing', 'unknown', 'dead'];
+// NodeAgent sends flags as the strings 'true' and 'false'; '' leaves the flag absent.
 const FLAG = ['', 'true', 'false'];
 
 function ruleTable(table, hit, caption) {
@@ -90,7 +93,7 @@ function renderModel(box, name, ctx) {
   $('add-container-form').onsubmit = (e) => {
     e.preventDefault();
     const f = Object.fromEntries(new FormData(e.target));
-    const action = { type: 'add-container', node: f.node, name: `${name}_${f.suffix.trim()}`, fields: PRESETS[f.state] };
+    const action = { type: 'add-container', node: f.node, name: ctx.core.nodeAgentName(name, f.suffix.trim()), fields: PRESETS[f.state] };
     // Pod (model) names have no underscore; if this one does, name the model explicitly.
     if (name.includes('_')) action.annotation = { 'io.pullpiri.annotations.model': name };
     ctx.dispatch(action);
@@ -105,9 +108,11 @@ function renderPackage(box, name, ctx) {
   const why = ctx.fleet.explainPackage(name);
   const p = ctx.view.packages.find((x) => x.name === name);
   const scenario = p?.scenario;
-  const reconcile = why.current === 'error'
-    ? `<div class="notice" data-reconcile="${esc(name)}">In Error: the StateManager sends (and retries with backoff while the package stays in Error) <code>Reconcile(ReconcileRequest { scenario_name: "${esc(scenario ?? '')}", current: FAILED, desired: RUNNING })</code> to the ActionController.</div>`
-    : '';
+  let reconcile = '';
+  if (why.current === 'error') {
+    const pod = ctx.core.reconcileStatuses();
+    reconcile = `<div class="notice" data-reconcile="${esc(name)}">In Error: the StateManager sends (and retries with backoff while the package stays in Error) <code>Reconcile(ReconcileRequest { scenario_name: "${esc(scenario ?? '')}", current: ${esc(pod.current)}, desired: ${esc(pod.desired)} })</code> to the ActionController.</div>`;
+  }
   box.innerHTML = `<h3>package ${esc(name)} <span class="badge" data-state="${why.current}">${why.current}</span></h3>
     <div class="meta">scenario: ${esc(scenario ?? 'none')} · models: ${(p?.models ?? []).map((m) => `<a href="#" data-go-model="${esc(m)}">${esc(m)}</a>`).join(', ') || '<i>none</i>'}</div>
     <div>models by state: ${counts(why.counts)}</div>

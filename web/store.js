@@ -27,6 +27,9 @@ export const PRESETS = {
   unknown: {},
 };
 
+// Small enough to read at a glance, with packages spread over two nodes, models of one and of
+// two containers, and scenarios at rest (idle) and mid-lifecycle (waiting). The container names
+// are literal data, as a user would type them.
 const DEMO = {
   packages: {
     infotainment: { models: ['navi', 'media'] },
@@ -53,8 +56,11 @@ const DEMO = {
 const pad = (n, w) => String(n).padStart(w, '0');
 
 /// A fleet of `packages` x `models` x `containers`, spread round-robin over `nodes`, each
-/// package with a scenario.
-export function generateFleet({ packages = 100, models = 10, containers = 10, nodes = 20 }) {
+/// package with a scenario. `agentName(model, container)` is state-core's NodeAgent naming
+/// (wasm `nodeAgentName`), passed in like `core` to `reduce`: this module loads before wasm is
+/// initialised. The defaults are the "Large fleet" button's: 10,000 containers, the size the
+/// browser test times clicks on.
+export function generateFleet({ packages = 100, models = 10, containers = 10, nodes = 20 }, agentName) {
   const doc = emptyDoc();
   const nodeNames = Array.from({ length: nodes }, (_, i) => `node-${pad(i, 2)}`);
   for (const n of nodeNames) doc.nodes[n] = {};
@@ -66,7 +72,7 @@ export function generateFleet({ packages = 100, models = 10, containers = 10, no
       const model = `${pkg}-m${m}`;
       ms.push(model);
       for (let c = 0; c < containers; c++) {
-        doc.nodes[nodeNames[k++ % nodes]][`${model}_c${c}`] = { fields: { Status: 'running' } };
+        doc.nodes[nodeNames[k++ % nodes]][agentName(model, `c${c}`)] = { fields: { Status: 'running' } };
       }
     }
     doc.packages[pkg] = { models: ms };
@@ -128,7 +134,7 @@ export function reduce(doc, action, core) {
     case 'demo':
       return [normalise(DEMO), 'loaded the demo topology'];
     case 'generate': {
-      const d = generateFleet(action);
+      const d = generateFleet(action, core.nodeAgentName);
       const count = Object.values(d.nodes).reduce((n, l) => n + Object.keys(l).length, 0);
       return [d, `generated ${Object.keys(d.packages).length} packages, ${count} containers`];
     }
@@ -251,11 +257,15 @@ export function reduce(doc, action, core) {
       return [{ ...doc, scenarios: without(doc.scenarios, action.name) }, `removed scenario ${action.name}`];
     }
     case 'scenario': {
+      // `current`: the request's current_state. Absent (every step clicked in the graph): the
+      // stored state, so the step is a compare-and-set; `''`: no precondition (a re-apply).
       const s = doc.scenarios[action.name] ?? fail(`no scenario ${action.name}`);
       const stored = s.state ?? '';
-      const r = core.decideScenario(action.name, stored, stored, action.to, action.source, !!action.strict);
+      const current = action.current ?? stored;
+      const r = core.decideScenario(action.name, stored, current, action.to, action.source, !!action.strict);
       const from = s.state ?? '(absent)';
       let note = `${action.name}: ${from} -> ${r.target} by ${action.source || '(no source)'}`;
+      if (action.current === '') note += ' (re-applied: current_state "", no precondition)';
       if (r.outcome === 'noop') note += ' (no-op: already stored)';
       if (r.wrongOwner) note += `; accepted from a non-owner (owner: ${r.wrongOwner.join(', ')}), logged as a warning`;
       return [
@@ -288,7 +298,7 @@ function importYaml(doc, action, core) {
       const node = modelNode[a.name] ?? fallbackNode;
       core.validateName('node', node);
       for (const c of a.containers) {
-        const name = `${a.name}_${c}`;
+        const name = core.nodeAgentName(a.name, c);
         core.validateName('container', name);
         if (findContainer({ nodes }, name)) continue;
         nodes[node] = { ...(nodes[node] ?? {}), [name]: { fields: { Status: 'running' } } };

@@ -5,12 +5,16 @@
 
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/// Above this many containers, chips become plain squares.
+// Above this many containers, chips become plain squares: a few hundred labels still read at a
+// glance. The demo and imported artifacts stay far below it, the large fleet (10,000) far above.
 const COMPACT = 400;
 
 export class Topology {
-  constructor(root, onSelect) {
+  /// `agentSuffix(name, model)`: wasm `nodeAgentSuffix`, state-core's reading of a NodeAgent
+  /// container name (the part after its model, or `undefined`), used to label chips.
+  constructor(root, onSelect, agentSuffix) {
     this.root = root;
+    this.agentSuffix = agentSuffix;
     this.els = { container: new Map(), model: new Map(), package: new Map() };
     this.changed = [];
     this.selected = [];
@@ -35,8 +39,9 @@ export class Topology {
     const compact = view.containers.length > COMPACT;
     this.root.classList.toggle('compact', compact);
 
+    const short = (c) => (c.model ? this.agentSuffix(c.name, c.model) ?? c.name : c.name);
     const chip = (c) => {
-      const label = compact ? '' : `${esc(c.model && c.name.startsWith(c.model + '_') ? c.name.slice(c.model.length + 1) : c.name)} <span class="node">@${esc(c.node)}</span>`;
+      const label = compact ? '' : `${esc(short(c))} <span class="node">@${esc(c.node)}</span>`;
       return `<button class="ctr" data-kind="container" data-pick="container" data-name="${esc(c.name)}" data-state="${c.state}" title="${esc(c.name)} on ${esc(c.node)}: ${c.state}">${label}</button>`;
     };
     const model = (name, list = byModel.get(name) ?? []) => {

@@ -396,6 +396,46 @@ pub fn end_to_end(
     );
     info("topology edits cascade; exported JSON imports to the same view");
 
+    // Re-apply (ApiServer, current_state ""): refused while the scenario is mid-lifecycle,
+    // accepted once its lifecycle completed, back to idle; one history step like any other.
+    let reapply = wd.js(
+        "const sel = document.getElementById('scenario-select');
+         sel.value = 'adas-scn'; sel.dispatchEvent(new Event('change'));
+         const shown = () => document.querySelector('#scenario-graph .state.current')?.dataset.state;
+         const explain = () => document.getElementById('scenario-explain').textContent;
+         const reapply = () => {
+           document.getElementById('btn-reapply-scenario').click();
+           return [shown(), explain()];
+         };
+         const refused = reapply();
+         for (const s of ['satisfied', 'allowed', 'completed']) {
+           document.querySelector(`#scenario-graph [data-state=${s}]`)
+             .dispatchEvent(new MouseEvent('click', {bubbles: true}));
+         }
+         const completed = shown();
+         const accepted = reapply();
+         document.getElementById('btn-back').click();
+         const back = shown();
+         document.getElementById('btn-forward').click();
+         return {refused, completed, accepted, travel: [back, shown()],
+                 stored: __explorer.doc.scenarios['adas-scn'].state};",
+    )?;
+    let text = |k: &str| reapply[k][1].as_str().unwrap_or("").to_owned();
+    ensure!(
+        reapply["refused"][0] == "waiting"
+            && text("refused").contains("ERROR_CODE_INVALID_STATE_TRANSITION"),
+        "re-apply while waiting: {reapply}"
+    );
+    ensure!(
+        reapply["completed"] == "completed"
+            && reapply["accepted"][0] == "idle"
+            && text("accepted").starts_with("SUCCESS")
+            && reapply["travel"] == json!(["completed", "idle"])
+            && reapply["stored"] == "idle",
+        "re-apply after completed: {reapply}"
+    );
+    info("re-apply: refused while waiting; after completed the scenario is idle again");
+
     // Large fleet: 100 packages x 10 models x 10 containers. Click-to-view times are recorded,
     // not asserted.
     wd.js("document.getElementById('btn-generate').click(); return true;")?;

@@ -7,8 +7,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use state_core::{ContainerState, ModelState, PackageState, ScenarioState};
 use state_wasm::{
-    WasmFleet as Fleet, container_state, decide_scenario_change, interop, parse_artifacts,
-    scenario_transitions, tables, validate_name,
+    WasmFleet as Fleet, container_state, decide_scenario_change, interop, node_agent_name,
+    node_agent_suffix, parse_artifacts, reconcile_statuses, scenario_transitions, tables,
+    validate_name,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -458,6 +459,51 @@ fn scenario_step_to_the_stored_state_is_a_noop() {
     .unwrap());
     assert_eq!(got["outcome"], "noop");
     assert_eq!(got["target"], "waiting");
+}
+
+#[wasm_bindgen_test]
+fn reapplying_a_scenario_without_current_state_restarts_only_a_finished_lifecycle() {
+    // ApiServer re-applies a scenario each time its artifact is applied: current_state "" (no
+    // precondition), target idle. The scenario table still decides from the stored state.
+    let reapply = |stored: &str| {
+        decide_scenario_change("s", Some(stored.into()), "", "idle", "apiserver", true)
+    };
+    for done in ["completed", "denied"] {
+        let got = rs(&reapply(done).unwrap());
+        assert_eq!(got["outcome"], "write", "from {done}");
+        assert_eq!(got["target"], "idle", "from {done}");
+        assert_eq!(got["wrongOwner"], Value::Null, "from {done}");
+    }
+    let thrown = reapply("waiting").unwrap_err();
+    assert_eq!(
+        code(&thrown).as_deref(),
+        Some("ERROR_CODE_INVALID_STATE_TRANSITION")
+    );
+    assert!(!message(thrown).is_empty());
+    assert_eq!(rs(&reapply("idle").unwrap())["outcome"], "noop");
+}
+
+#[wasm_bindgen_test]
+fn node_agent_names_are_spelled_by_the_core() {
+    assert_eq!(node_agent_name("helloworld", "app"), "helloworld_app");
+    assert_eq!(
+        node_agent_suffix("helloworld_app", "helloworld").as_deref(),
+        Some("app")
+    );
+    assert_eq!(node_agent_suffix("helloworld_app", "hello"), None);
+    assert_eq!(node_agent_suffix("helloworld_", "helloworld"), None);
+    assert_eq!(
+        node_agent_suffix(&node_agent_name("m1", "a"), "m1").as_deref(),
+        Some("a")
+    );
+}
+
+#[wasm_bindgen_test]
+fn reconcile_statuses_are_those_every_reconcile_request_carries() {
+    assert_eq!(
+        rs(&reconcile_statuses().unwrap()),
+        json!({"current": "FAILED", "desired": "RUNNING"})
+    );
 }
 
 #[wasm_bindgen_test]

@@ -342,7 +342,7 @@ impl<'f> Scratch<'f> {
         let models = self.settle_models();
         let mut links = self.settle_links();
         let counts = self.package_counts(&models, &mut links);
-        self.settle_packages(&links, counts);
+        self.settle_packages(links, counts);
         let mut plan = self.plan;
         plan.changes.models.sort_by(|a, b| a.name.cmp(&b.name));
         plan.changes.container_puts.sort_by(|a, b| a.0.cmp(&b.0));
@@ -494,7 +494,7 @@ impl<'f> Scratch<'f> {
     /// package with no artifact, no members and no direct state no longer exists.
     fn settle_packages(
         &mut self,
-        m: &Membership,
+        m: Membership,
         pkg_counts: HashMap<PackageName, Counts<ModelState>>,
     ) {
         let fleet = self.fleet;
@@ -512,14 +512,9 @@ impl<'f> Scratch<'f> {
             *member_delta.entry(p).or_insert(0) += 1;
         }
         let overrides = core::mem::take(&mut self.package_override);
-        let mut packages: Vec<PackageName> = m
-            .touched
-            .iter()
-            .chain(overrides.keys())
-            .cloned()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let mut touched = m.touched;
+        touched.extend(overrides.keys().cloned());
+        let mut packages: Vec<PackageName> = touched.into_iter().collect();
         packages.sort();
         let mut dropped = Vec::new();
         for package in packages {

@@ -8,7 +8,8 @@ use state_server::{
     pb::{
         monitoringserver::{ContainerInfo, ContainerList},
         statemanager::{
-            ApplyArtifactsRequest, ErrorCode, ResourceType, StateChange, StateChangeResponse,
+            ApplyArtifactsRequest, ErrorCode, GetResourceStateRequest, ListResourceStatesRequest,
+            ResourceStateEntry, ResourceType, StateChange, StateChangeResponse,
             state_manager_connection_client::StateManagerConnectionClient,
         },
     },
@@ -109,6 +110,36 @@ impl Harness {
         assert!(resp.errors.is_empty(), "{:?}", resp.errors);
     }
 
+    /// `GetResourceState` of one resource.
+    pub async fn get(
+        &mut self,
+        kind: ResourceType,
+        name: &str,
+    ) -> Result<ResourceStateEntry, tonic::Status> {
+        get(&mut self.client, kind, name).await
+    }
+
+    /// `ListResourceStates` of a kind (`state` empty: every state), as names.
+    pub async fn list(
+        &mut self,
+        kind: ResourceType,
+        state: &str,
+    ) -> Result<Vec<String>, tonic::Status> {
+        let listed = self
+            .client
+            .list_resource_states(ListResourceStatesRequest {
+                resource_type: kind as i32,
+                state: state.into(),
+            })
+            .await?
+            .into_inner();
+        Ok(listed
+            .entries
+            .into_iter()
+            .map(|e| e.resource_name)
+            .collect())
+    }
+
     /// Asserts that etcd holds `value` at `key`; a failure names the test line that asked.
     #[track_caller]
     pub fn assert_stored<'a>(
@@ -207,4 +238,17 @@ pub async fn report_concurrently(
 /// The answer's error code.
 pub fn code(resp: &StateChangeResponse) -> ErrorCode {
     ErrorCode::try_from(resp.error_code).expect("known error code")
+}
+
+/// `GetResourceState` of one resource, on any client.
+pub async fn get(
+    client: &mut Client,
+    kind: ResourceType,
+    name: &str,
+) -> Result<ResourceStateEntry, tonic::Status> {
+    let request = GetResourceStateRequest {
+        resource_type: kind as i32,
+        resource_name: name.into(),
+    };
+    Ok(client.get_resource_state(request).await?.into_inner())
 }

@@ -6,13 +6,11 @@
 
 use std::time::Duration;
 
-use state_server::pb::statemanager::{
-    ErrorCode, GetResourceStateRequest, ListResourceStatesRequest, ResourceType,
-};
+use state_server::pb::statemanager::{ErrorCode, ResourceType};
 
 use crate::{
     common::{ActionController, Etcd, eventually},
-    harness::{Harness, code, dead, list, report_concurrently, running},
+    harness::{Harness, code, dead, get, list, report_concurrently, running},
 };
 
 #[tokio::test]
@@ -163,28 +161,18 @@ async fn queries_during_a_start_up_outage_answer_unavailable() {
     etcd.kill();
     // The daemon starts while etcd is down: it serves, and keeps trying to load its state.
     let mut h = Harness::on(etcd, ac).await;
-    let get = |kind: ResourceType, name: &str| GetResourceStateRequest {
-        resource_type: kind as i32,
-        resource_name: name.into(),
-    };
     let e = h
-        .client
-        .get_resource_state(get(ResourceType::Scenario, "s"))
+        .get(ResourceType::Scenario, "s")
         .await
         .expect_err("no state can be read");
     assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
     let e = h
-        .client
-        .get_resource_state(get(ResourceType::Package, "nope"))
+        .get(ResourceType::Package, "nope")
         .await
         .expect_err("no state can be read");
     assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
     let e = h
-        .client
-        .list_resource_states(ListResourceStatesRequest {
-            resource_type: ResourceType::Scenario as i32,
-            state: String::new(),
-        })
+        .list(ResourceType::Scenario, "")
         .await
         .expect_err("no state can be listed");
     assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
@@ -196,20 +184,19 @@ async fn queries_during_a_start_up_outage_answer_unavailable() {
         "state loaded after the outage",
         || {
             let mut client = h.client.clone();
-            let request = get(ResourceType::Package, "nope");
             async move {
-                let e = client.get_resource_state(request).await.err()?;
+                let e = get(&mut client, ResourceType::Package, "nope")
+                    .await
+                    .err()?;
                 (e.code() == tonic::Code::NotFound).then_some(())
             }
         },
     )
     .await;
     let got = h
-        .client
-        .get_resource_state(get(ResourceType::Scenario, "s"))
+        .get(ResourceType::Scenario, "s")
         .await
-        .expect("loaded state")
-        .into_inner();
+        .expect("loaded state");
     assert_eq!(got.state, "SCENARIO_STATE_IDLE");
     h.stop().await;
 }

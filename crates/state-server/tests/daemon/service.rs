@@ -2,9 +2,7 @@
 //! layer without harm, and server reflection (`docs/contract.md#queries`,
 //! `docs/contract.md#triggeroffloading-and-sendaction`, `docs/contract.md#wire-services`).
 
-use state_server::pb::statemanager::{
-    GetResourceStateRequest, ListResourceStatesRequest, OffloadingRequest, ResourceType,
-};
+use state_server::pb::statemanager::{OffloadingRequest, ResourceType};
 
 use crate::harness::{HELLOWORLD, Harness, running};
 
@@ -14,39 +12,14 @@ async fn queries_and_offloading() {
     h.apply(HELLOWORLD).await;
     h.report("HPC", vec![running("helloworld_a"), running("other_b")])
         .await;
-    let got = h
-        .client
-        .get_resource_state(GetResourceStateRequest {
-            resource_type: ResourceType::Model as i32,
-            resource_name: "helloworld".into(),
-        })
-        .await
-        .expect("get")
-        .into_inner();
+    let got = h.get(ResourceType::Model, "helloworld").await.expect("get");
     assert_eq!(got.state, "MODEL_STATE_RUNNING");
     let e = h
-        .client
-        .get_resource_state(GetResourceStateRequest {
-            resource_type: ResourceType::Package as i32,
-            resource_name: "nope".into(),
-        })
+        .get(ResourceType::Package, "nope")
         .await
         .expect_err("absent");
     assert_eq!(e.code(), tonic::Code::NotFound);
-    let listed = h
-        .client
-        .list_resource_states(ListResourceStatesRequest {
-            resource_type: ResourceType::Model as i32,
-            state: "running".into(),
-        })
-        .await
-        .expect("list")
-        .into_inner();
-    let names: Vec<_> = listed
-        .entries
-        .iter()
-        .map(|e| e.resource_name.as_str())
-        .collect();
+    let names = h.list(ResourceType::Model, "running").await.expect("list");
     assert_eq!(names, ["helloworld", "other"]);
     let off = h
         .client
