@@ -56,16 +56,22 @@ pub struct Etcd {
 }
 
 impl Etcd {
-    /// Starts etcd and waits until it answers.
+    /// Starts etcd and waits until it answers. Its ports are picked free and released before
+    /// etcd binds them, so another test can take one in between; etcd then exits at once, and
+    /// is started again on other ports (a few times at most).
     pub async fn start() -> Etcd {
-        let mut etcd = Etcd {
-            child: None,
-            client_port: free_port(),
-            peer_port: free_port(),
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
-        etcd.spawn().await;
-        etcd
+        for _ in 0..5 {
+            let mut etcd = Etcd {
+                child: None,
+                client_port: free_port(),
+                peer_port: free_port(),
+                dir: tempfile::tempdir().expect("tempdir"),
+            };
+            if etcd.try_spawn().await {
+                return etcd;
+            }
+        }
+        panic!("etcd did not start on any of five pairs of free ports");
     }
 
     pub fn url(&self) -> String {
@@ -73,6 +79,15 @@ impl Etcd {
     }
 
     async fn spawn(&mut self) {
+        assert!(
+            self.try_spawn().await,
+            "etcd exited at start on {}",
+            self.url()
+        );
+    }
+
+    /// Starts etcd and waits until it answers; `false` if it exits first (a port taken).
+    async fn try_spawn(&mut self) -> bool {
         let client = self.url();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let child = Command::new(etcd_binary())
@@ -105,7 +120,13 @@ impl Etcd {
                 && let Ok(Ok(_)) =
                     tokio::time::timeout(Duration::from_secs(1), c.get("health-probe", None)).await
             {
-                return;
+                return true;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                self.child = None;
+                return false;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -324,9 +345,14 @@ impl ActionController {
         }
     }
 
+    /// Starts on a port of its own (bound at once, so no other test can take it first).
     pub async fn start() -> ActionController {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind action controller");
         let mut ac = ActionController::unstarted();
-        ac.run().await;
+        ac.port = listener.local_addr().expect("local address").port();
+        ac.serve(listener);
         ac
     }
 
@@ -335,6 +361,10 @@ impl ActionController {
         let listener = TcpListener::bind(("127.0.0.1", self.port))
             .await
             .expect("bind action controller");
+        self.serve(listener);
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
         let (stop, stopped) = oneshot::channel::<()>();
         let svc = ActionControllerConnectionServer::new(Recorder(self.calls.clone()));
         self.task = Some(tokio::spawn(async move {
