@@ -260,7 +260,11 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            // Far above a vehicle node's container count, and a full list of this size
+            // still fits the 4 MiB gRPC message limit.
             max_containers: 10_000,
+            // podman inspect has about a dozen state fields; labels and annotations rarely
+            // reach a hundred.
             max_map_entries: 256,
         }
     }

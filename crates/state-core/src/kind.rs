@@ -6,7 +6,7 @@
 //! kind (its name type, state type, key, direct-set event and stored-state lookup), so each of
 //! those is written once. A new kind is one more [`Kind`] variant and one more [`Stateful`] impl.
 
-use alloc::{string::String, vec::Vec};
+use alloc::string::String;
 use core::fmt;
 
 use crate::{
@@ -157,15 +157,6 @@ impl Resource {
             Resource::Model(n) => n.as_str(),
         }
     }
-
-    /// Its state key.
-    pub fn key(&self) -> String {
-        match self {
-            Resource::Scenario(n) => ScenarioKind::key(n),
-            Resource::Package(n) => PackageKind::key(n),
-            Resource::Model(n) => ModelKind::key(n),
-        }
-    }
 }
 
 impl fmt::Display for Resource {
@@ -291,37 +282,6 @@ impl Stateful for ModelKind {
     }
 }
 
-impl Fleet {
-    /// The stored state of one resource.
-    pub fn state(&self, resource: &Resource) -> Option<State> {
-        match resource {
-            Resource::Scenario(n) => ScenarioKind::stored(self, n).map(State::Scenario),
-            Resource::Package(n) => PackageKind::stored(self, n).map(State::Package),
-            Resource::Model(n) => ModelKind::stored(self, n).map(State::Model),
-        }
-    }
-
-    /// Every resource of a kind that has a state, sorted by name.
-    pub fn states(&self, kind: Kind) -> Vec<(Resource, State)> {
-        let mut out: Vec<(Resource, State)> = match kind {
-            Kind::Scenario => self
-                .scenarios()
-                .filter_map(|(n, s, _)| Some((Resource::Scenario(n.clone()), State::Scenario(s?))))
-                .collect(),
-            Kind::Package => self
-                .packages()
-                .filter_map(|(n, s)| Some((Resource::Package(n.clone()), State::Package(s?))))
-                .collect(),
-            Kind::Model => self
-                .models()
-                .map(|(n, s)| (Resource::Model(n.clone()), State::Model(s)))
-                .collect(),
-        };
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,9 +299,13 @@ mod tests {
     }
 
     #[test]
-    fn resources_spell_their_keys() {
+    fn resources_are_validated_names_of_their_kind() {
         let r = Resource::new(Kind::Package, "p1").unwrap();
-        assert_eq!(r.key(), "/package/p1/state");
+        assert_eq!(alloc::format!("{r}"), "package p1");
+        assert_eq!(
+            PackageKind::key(&PackageName::new("p1").unwrap()),
+            "/package/p1/state"
+        );
         assert_eq!(r.kind(), Kind::Package);
         assert!(Resource::new(Kind::Model, "../x").is_err());
     }

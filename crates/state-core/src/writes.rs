@@ -3,9 +3,9 @@
 //!
 //! The order is the order a split write is stored in (`docs/contract.md#promises`): node
 //! memberships and containers, then models, then packages, then scenarios, so a reader of a
-//! split write never sees a parent state whose children are not stored yet. A [`WriteSet`] is
-//! also what the server hands to its store, so it may add writes of its own to the same
-//! transaction (or merge several plans' sets, as group commit does).
+//! split write never sees a parent state whose children are not stored yet. Group commit merges
+//! several plans' sets into one transaction; a key written by two plans keeps its first place
+//! and its last value.
 
 use alloc::{borrow::Cow, string::String, vec::Vec};
 
@@ -13,7 +13,8 @@ use hashbrown::HashMap;
 
 use crate::{
     fleet::Changes,
-    key::{container_key, model_key, node_key, package_key, scenario_key},
+    key::{container_key, node_key},
+    kind::{ModelKind, PackageKind, ScenarioKind, Stateful},
 };
 
 /// One key written: `Some(value)` puts, `None` deletes.
@@ -39,26 +40,35 @@ impl WriteSet {
             writes: Vec::with_capacity(changes.write_count()),
             index: HashMap::with_capacity(changes.write_count()),
         };
+        // One plan writes each key once; a repeat would be a planner bug that etcd refuses
+        // (a transaction may not touch a key twice) but a merged set would hide.
+        let mut add = |key: String, value: Option<Cow<'static, str>>| {
+            debug_assert!(
+                !set.index.contains_key(&key),
+                "{key} written twice by one plan"
+            );
+            set.put(key, value);
+        };
         for (node, members) in &changes.nodes {
-            set.put(node_key(node), members.clone().map(Cow::Owned));
+            add(node_key(node), members.clone().map(Cow::Owned));
         }
         for (name, state) in &changes.container_puts {
-            set.put(container_key(name), Some(state.stored().into()));
+            add(container_key(name), Some(state.stored().into()));
         }
         for name in &changes.container_deletes {
-            set.put(container_key(name), None);
+            add(container_key(name), None);
         }
         for u in &changes.models {
-            set.put(model_key(&u.name), Some(u.new.stored().into()));
+            add(ModelKind::key(&u.name), Some(u.new.stored().into()));
         }
         for u in &changes.packages {
-            set.put(package_key(&u.name), Some(u.new.stored().into()));
+            add(PackageKind::key(&u.name), Some(u.new.stored().into()));
         }
         for name in &changes.package_deletes {
-            set.put(package_key(name), None);
+            add(PackageKind::key(name), None);
         }
         for u in &changes.scenarios {
-            set.put(scenario_key(&u.name), Some(u.new.stored().into()));
+            add(ScenarioKind::key(&u.name), Some(u.new.stored().into()));
         }
         set
     }

@@ -103,3 +103,41 @@ pub fn error_code(kind: ErrorKind) -> ErrorCode {
         ErrorKind::PermissionDenied => ErrorCode::PermissionDenied,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use super::*;
+    use crate::pb::monitoringserver::ContainerInfo;
+
+    fn entry(name: &str) -> ContainerInfo {
+        ContainerInfo {
+            names: vec![format!("/{name}")],
+            state: [("Status".to_owned(), "running".to_owned())].into(),
+            ..ContainerInfo::default()
+        }
+    }
+
+    #[test]
+    fn a_name_listed_again_keeps_its_last_entry_and_names_the_earlier_by_position() {
+        let list = ContainerList {
+            node_name: "n1".into(),
+            containers: vec![
+                entry("m_a"),
+                entry("bad name"),
+                entry("m_a"),
+                entry("m_b"),
+                entry("m_a"),
+            ],
+        };
+        let valid = container_list(&list, &Limits::default()).unwrap();
+        let names: Vec<&str> = valid.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["m_b", "m_a"]);
+        expect![[r#"
+            entry 1: container name "bad name" contains ' '; only letters, digits, '_', '.' and '-' are allowed
+            entry 0: container "m_a" is listed again later; the later entry is used
+            entry 2: container "m_a" is listed again later; the later entry is used"#]]
+        .assert_eq(&valid.skipped.join("\n"));
+    }
+}

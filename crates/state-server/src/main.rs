@@ -105,6 +105,8 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("shutting down: no new requests, finishing those in flight");
     let _ = stop_tx.send(());
+    // Within the 10 s a supervisor (systemd, Kubernetes) gives before SIGKILL: in-flight
+    // requests wait at most the store deadline, so they normally finish well before.
     match tokio::time::timeout(Duration::from_secs(9), server).await {
         Ok(joined) => joined.context("server task failed")??,
         Err(_) => tracing::warn!("in-flight requests did not finish within 9 s; exiting"),

@@ -35,8 +35,12 @@ pub struct Backoff {
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {
+            // Soon enough to catch an ActionController that only blinked.
             initial: Duration::from_millis(200),
+            // A package may stay in Error for hours; a retry every half minute keeps asking
+            // without flooding a struggling ActionController.
             max: Duration::from_secs(30),
+            // The ActionController only queues the request; it answers in milliseconds.
             call_timeout: Duration::from_secs(2),
         }
     }
@@ -82,6 +86,8 @@ impl Reconciler {
             .connect_timeout(backoff.call_timeout)
             .timeout(backoff.call_timeout)
             .connect_lazy();
+        // One message per package entering or leaving Error: 4,096 covers a whole fleet failing
+        // at once; beyond that a message is dropped with a warning, never blocking a request.
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(run(
             ActionControllerConnectionClient::new(channel),

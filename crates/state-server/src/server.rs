@@ -164,6 +164,8 @@ pub async fn serve(
         )
         .await;
     // The service (and with it every engine handle) is gone: the engine ends once idle.
+    // Its last commands wait at most the store deadline (5 s by default); after that the
+    // process is exiting anyway and nothing unacknowledged is lost by not waiting.
     let _ = tokio::time::timeout(Duration::from_secs(5), engine_task).await;
     tracing::info!("state-server stopped");
     Ok(result?)

@@ -51,6 +51,8 @@ impl Service {
         Service {
             engine,
             limits,
+            // The engine gives up on the store at the deadline; the margin lets its refusal
+            // (with the store's reason) arrive before the handler's own timeout.
             wait: store_deadline + Duration::from_secs(2),
             action_controller,
         }

@@ -1,11 +1,14 @@
 //! What the fleet answers: states, counts, memberships and the table row behind a state.
 
+use alloc::vec::Vec;
+
 use hashbrown::HashMap;
 
 use super::{ContainerEntry, Fleet};
 use crate::{
     ContainerState, ModelState, PackageState, ScenarioState,
     eval::{evaluate_model, evaluate_package},
+    kind::{Kind, ModelKind, PackageKind, Resource, ScenarioKind, State, Stateful},
     name::{ContainerName, ModelName, NodeName, PackageName, ScenarioName},
     table::{Counts, Decision},
 };
@@ -118,5 +121,34 @@ impl Fleet {
     /// Number of reported containers across all nodes.
     pub fn container_count(&self) -> usize {
         self.owner.len()
+    }
+
+    /// The stored state of one resource.
+    pub fn state(&self, resource: &Resource) -> Option<State> {
+        match resource {
+            Resource::Scenario(n) => ScenarioKind::stored(self, n).map(State::Scenario),
+            Resource::Package(n) => PackageKind::stored(self, n).map(State::Package),
+            Resource::Model(n) => ModelKind::stored(self, n).map(State::Model),
+        }
+    }
+
+    /// Every resource of a kind that has a state, sorted by name.
+    pub fn states(&self, kind: Kind) -> Vec<(Resource, State)> {
+        let mut out: Vec<(Resource, State)> = match kind {
+            Kind::Scenario => self
+                .scenarios()
+                .filter_map(|(n, s, _)| Some((Resource::Scenario(n.clone()), State::Scenario(s?))))
+                .collect(),
+            Kind::Package => self
+                .packages()
+                .filter_map(|(n, s)| Some((Resource::Package(n.clone()), State::Package(s?))))
+                .collect(),
+            Kind::Model => self
+                .models()
+                .map(|(n, s)| (Resource::Model(n.clone()), State::Model(s)))
+                .collect(),
+        };
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 }

@@ -16,6 +16,9 @@ use state_server::pb::{
 };
 use tonic::transport::Channel;
 
+/// The daemon on this host, on its default port (Pullpiri's StateManager port).
+const DEFAULT_SERVER: &str = "http://127.0.0.1:47006";
+
 /// Talk to a StateManager.
 #[derive(Parser, Debug)]
 #[command(version)]
@@ -25,7 +28,7 @@ struct Cli {
         long,
         global = true,
         env = "STATECTL_SERVER",
-        default_value = "http://127.0.0.1:47006"
+        default_value = DEFAULT_SERVER
     )]
     server: String,
     #[command(subcommand)]

@@ -79,16 +79,18 @@ impl<S: Store> Engine<S> {
                     .await;
                 continue;
             }
-            group.writes.merge(writes);
             let changes = plan.take_changes();
             match self.fleet.commit_undoable(plan) {
-                Ok(undo) => group.planned.push(Planned {
-                    event,
-                    source,
-                    reply,
-                    changes,
-                    undo,
-                }),
+                Ok(undo) => {
+                    group.writes.merge(writes);
+                    group.planned.push(Planned {
+                        event,
+                        source,
+                        reply,
+                        changes,
+                        undo,
+                    });
+                }
                 Err(e) => tracing::error!(error = %e, "plan could not be applied"),
             }
         }

@@ -6,7 +6,7 @@
 //! decided in the order they arrive.
 //!
 //! Files: `api` (what handlers see), here the task and its command loop, `start` (loading and
-//! replaying the store), `state` (state changes and queries), `execute` (plan, store, apply,
+//! replaying the store), `state` (state changes; queries are answered in `handle`), `execute` (plan, store, apply,
 //! and the effects that follow), `write` (a plan's compare-and-swap transactions), `batch`
 //! (group commit of queued reports), `artifacts` (topology).
 

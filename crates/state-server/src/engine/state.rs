@@ -24,10 +24,10 @@ impl<S: Store> Engine<S> {
                 Outcome::Write {
                     wrong_owner: Some(owners),
                 } => tracing::warn!(
-                    resource = %change.resource(),
+                    scenario = %change.resource().name(),
                     source = %origin.source,
                     expected = ?owners.iter().map(|o| o.name()).collect::<Vec<_>>(),
-                    "transition from a component that does not own it; accepted"
+                    "scenario transition from a component that does not own it; accepted"
                 ),
                 Outcome::Write { wrong_owner: None } => {}
             }

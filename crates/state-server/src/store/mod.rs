@@ -83,7 +83,9 @@ pub enum WatchEvent {
 /// to every request refused by the same outage).
 pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
 
-/// Why a store call failed. `Display` names the cause too: it is what a refused request says.
+/// Why a store call failed. `Display` names the cause too, since it is what a refused request
+/// says; for the same reason `source()` is left empty, so an error chain does not print the
+/// cause twice. The cause itself is kept whole in `cause`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store could not be reached or refused the call.
