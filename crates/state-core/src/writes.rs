@@ -26,28 +26,21 @@ pub struct KeyWrite {
 }
 
 /// Keys to write in one go, each at most once, in the order they were first written.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct WriteSet {
     writes: Vec<KeyWrite>,
     /// Key -> its index in `writes`, so a later write of the same key replaces the earlier.
+    /// Built on the first [`WriteSet::put`]: a plan's own set (the common case) never needs it,
+    /// only a set that others are merged into.
     index: HashMap<String, usize>,
 }
 
 impl WriteSet {
     /// The writes that store `changes`.
     pub fn of(changes: &Changes) -> WriteSet {
-        let mut set = WriteSet {
-            writes: Vec::with_capacity(changes.write_count()),
-            index: HashMap::with_capacity(changes.write_count()),
-        };
-        // One plan writes each key once; a repeat would be a planner bug that etcd refuses
-        // (a transaction may not touch a key twice) but a merged set would hide.
+        let mut writes = Vec::with_capacity(changes.write_count());
         let mut add = |key: String, value: Option<Cow<'static, str>>| {
-            debug_assert!(
-                !set.index.contains_key(&key),
-                "{key} written twice by one plan"
-            );
-            set.put(key, value);
+            writes.push(KeyWrite { key, value });
         };
         for (node, members) in &changes.nodes {
             add(node_key(node), members.clone().map(Cow::Owned));
@@ -70,12 +63,32 @@ impl WriteSet {
         for u in &changes.scenarios {
             add(ScenarioKind::key(&u.name), Some(u.new.stored().into()));
         }
-        set
+        // One plan writes each key once; a repeat would be a planner bug that etcd refuses
+        // (a transaction may not touch a key twice) but a merged set would hide.
+        debug_assert!(
+            {
+                let mut seen = hashbrown::HashSet::new();
+                writes.iter().all(|w| seen.insert(&w.key))
+            },
+            "a key written twice by one plan"
+        );
+        WriteSet {
+            writes,
+            index: HashMap::new(),
+        }
     }
 
     /// Writes `key`: puts `value`, or deletes for `None`. A key written before keeps its place
     /// and takes the new value.
     pub fn put(&mut self, key: String, value: Option<Cow<'static, str>>) {
+        if self.index.len() < self.writes.len() {
+            self.index = self
+                .writes
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.key.clone(), i))
+                .collect();
+        }
         match self.index.get(&key) {
             Some(&i) => self.writes[i].value = value,
             None => {
@@ -94,6 +107,14 @@ impl WriteSet {
 
     /// How many keys `self` would hold after merging `other`.
     pub fn len_with(&self, other: &WriteSet) -> usize {
+        if self.index.len() < self.writes.len() {
+            // Not merged into yet: no index, so look the few keys up directly.
+            let new = other
+                .writes
+                .iter()
+                .filter(|w| !self.writes.iter().any(|s| s.key == w.key));
+            return self.len() + new.count();
+        }
         self.len()
             + other
                 .writes
@@ -123,6 +144,15 @@ impl WriteSet {
         self.writes.chunks(limit.max(1))
     }
 }
+
+/// Equal when they write the same keys, values and order (whether or not indexed yet).
+impl PartialEq for WriteSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.writes == other.writes
+    }
+}
+
+impl Eq for WriteSet {}
 
 impl<'a> IntoIterator for &'a WriteSet {
     type Item = &'a KeyWrite;
@@ -157,5 +187,39 @@ mod tests {
         assert_eq!(got, [("/a", None), ("/b", Some("2")), ("/c", None)]);
         assert_eq!(a.chunks(0).count(), 3);
         assert_eq!(a.chunks(2).count(), 2);
+    }
+
+    #[test]
+    fn a_plan_set_merges_like_any_other() {
+        use crate::{ContainerState, name::ContainerName};
+        let name = |s: &str| ContainerName::new(s).unwrap();
+        let changes = Changes {
+            container_puts: alloc::vec![
+                (name("a"), ContainerState::Running),
+                (name("b"), ContainerState::Dead),
+            ],
+            ..Changes::default()
+        };
+        let mut plan = WriteSet::of(&changes);
+        let other = set(&[("/container/b/state", None), ("/c", Some("x"))]);
+        assert_eq!(plan.len_with(&other), 3);
+        plan.merge(other);
+        let got: Vec<_> = plan
+            .iter()
+            .map(|w| (w.key.as_str(), w.value.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/container/a/state", Some("running")),
+                ("/container/b/state", None),
+                ("/c", Some("x"))
+            ]
+        );
+        assert_eq!(plan, {
+            let mut again = WriteSet::of(&changes);
+            again.merge(set(&[("/container/b/state", None), ("/c", Some("x"))]));
+            again
+        });
     }
 }
