@@ -6,7 +6,7 @@ use alloc::{string::String, vec::Vec};
 use core::fmt;
 
 use crate::{
-    ModelState, PackageState, ResourceType, ScenarioState,
+    ResourceType, ScenarioState,
     error::{NameError, ParseStateError},
     fleet::{Event, Fleet},
     kind::{Kind, ModelKind, PackageKind, Resource, ScenarioKind, State, Stateful},
@@ -231,7 +231,7 @@ impl ValidChange {
     }
 }
 
-fn decide_in<K: Stateful + Transitions>(
+fn decide_in<K: Transitions>(
     change: &Change<K>,
     fleet: &Fleet,
     source: &str,
@@ -248,7 +248,7 @@ fn decide_in<K: Stateful + Transitions>(
 
 /// Decides a change against the stored state, in the contract's order: compare-and-set
 /// (only when `current` is given), the no-op rule, then the kind's transition rules.
-pub fn decide<K: Stateful + Transitions>(
+pub fn decide<K: Transitions>(
     change: &Change<K>,
     stored: Option<K::State>,
     source: &str,
@@ -268,39 +268,23 @@ pub fn decide<K: Stateful + Transitions>(
     K::transition(stored, change.target, source, strict)
 }
 
-/// Which state may follow which, per kind.
+/// Which state may follow which, per kind. By default any state may follow any other: models
+/// and packages are set directly.
 pub trait Transitions: Stateful {
     /// Decides a move from `stored` to `target` (never equal) requested by `source`.
     fn transition(
-        stored: Option<Self::State>,
-        target: Self::State,
-        source: &str,
-        strict: bool,
-    ) -> Result<Outcome, ChangeError>;
-}
-
-/// Models and packages are set directly: any state may follow any other.
-impl Transitions for ModelKind {
-    fn transition(
-        _: Option<ModelState>,
-        _: ModelState,
-        _: &str,
-        _: bool,
+        _stored: Option<Self::State>,
+        _target: Self::State,
+        _source: &str,
+        _strict: bool,
     ) -> Result<Outcome, ChangeError> {
         Ok(Outcome::Write { wrong_owner: None })
     }
 }
 
-impl Transitions for PackageKind {
-    fn transition(
-        _: Option<PackageState>,
-        _: PackageState,
-        _: &str,
-        _: bool,
-    ) -> Result<Outcome, ChangeError> {
-        Ok(Outcome::Write { wrong_owner: None })
-    }
-}
+impl Transitions for ModelKind {}
+
+impl Transitions for PackageKind {}
 
 /// Scenarios move along the scenario table; a non-owner is refused only when `strict`.
 impl Transitions for ScenarioKind {

@@ -36,11 +36,7 @@ impl Kind {
 
     /// Lower-case name, as in store keys and on the command line.
     pub const fn short(self) -> &'static str {
-        match self {
-            Kind::Scenario => "scenario",
-            Kind::Package => "package",
-            Kind::Model => "model",
-        }
+        self.resource_type().short()
     }
 
     /// The wire resource type.

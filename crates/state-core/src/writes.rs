@@ -81,7 +81,7 @@ impl WriteSet {
     /// Writes `key`: puts `value`, or deletes for `None`. A key written before keeps its place
     /// and takes the new value.
     pub fn put(&mut self, key: String, value: Option<Cow<'static, str>>) {
-        if self.index.len() < self.writes.len() {
+        if !self.indexed() {
             self.index = self
                 .writes
                 .iter()
@@ -107,20 +107,22 @@ impl WriteSet {
 
     /// How many keys `self` would hold after merging `other`.
     pub fn len_with(&self, other: &WriteSet) -> usize {
-        if self.index.len() < self.writes.len() {
-            // Not merged into yet: no index, so look the few keys up directly.
-            let new = other
-                .writes
-                .iter()
-                .filter(|w| !self.writes.iter().any(|s| s.key == w.key));
-            return self.len() + new.count();
+        let new = other.writes.iter().filter(|w| !self.contains(&w.key));
+        self.len() + new.count()
+    }
+
+    /// Whether `key` is written. A set that nothing was merged into has no index yet; its few
+    /// keys are looked through directly.
+    fn contains(&self, key: &str) -> bool {
+        if self.indexed() {
+            self.index.contains_key(key)
+        } else {
+            self.writes.iter().any(|w| w.key == key)
         }
-        self.len()
-            + other
-                .writes
-                .iter()
-                .filter(|w| !self.index.contains_key(&w.key))
-                .count()
+    }
+
+    fn indexed(&self) -> bool {
+        self.index.len() == self.writes.len()
     }
 
     /// Number of keys written.

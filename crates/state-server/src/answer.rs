@@ -2,7 +2,7 @@
 //! `docs/contract.md#sendstatechange`). Callers and operators read them, and the snapshot tests
 //! below make any change to them a visible diff.
 
-use state_core::name::NodeName;
+use state_core::{kind::Resource, name::NodeName};
 
 use crate::engine::{ChangeSummary, ReportSummary};
 
@@ -22,8 +22,8 @@ pub fn report(node: &NodeName, accepted: usize, s: &ReportSummary, skipped: &[St
     resp
 }
 
-/// The `message` of an accepted state change of `resource` (`scenario s1`).
-pub fn changed(resource: &str, summary: &ChangeSummary) -> String {
+/// The `message` of an accepted state change of `resource` (`scenario s1: …`).
+pub fn changed(resource: &Resource, summary: &ChangeSummary) -> String {
     match summary {
         ChangeSummary::Changed { from, to } => format!(
             "{resource}: {} -> {to}",
@@ -38,7 +38,10 @@ pub fn changed(resource: &str, summary: &ChangeSummary) -> String {
 #[cfg(test)]
 mod tests {
     use expect_test::expect;
-    use state_core::{ModelState, ScenarioState, kind::State};
+    use state_core::{
+        ModelState, ScenarioState,
+        kind::{Kind, State},
+    };
 
     use super::*;
 
@@ -67,21 +70,21 @@ mod tests {
     fn change_answers_say_from_and_to() {
         let idle = State::Scenario(ScenarioState::Idle);
         expect!["scenario s1: absent -> SCENARIO_STATE_IDLE"].assert_eq(&changed(
-            "scenario s1",
+            &Resource::new(Kind::Scenario, "s1").unwrap(),
             &ChangeSummary::Changed {
                 from: None,
                 to: idle,
             },
         ));
         expect!["model m: MODEL_STATE_RUNNING -> MODEL_STATE_DEAD"].assert_eq(&changed(
-            "model m",
+            &Resource::new(Kind::Model, "m").unwrap(),
             &ChangeSummary::Changed {
                 from: Some(State::Model(ModelState::Running)),
                 to: State::Model(ModelState::Dead),
             },
         ));
         expect!["scenario s1: already SCENARIO_STATE_IDLE; nothing written"].assert_eq(&changed(
-            "scenario s1",
+            &Resource::new(Kind::Scenario, "s1").unwrap(),
             &ChangeSummary::Unchanged { state: idle },
         ));
     }

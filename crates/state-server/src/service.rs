@@ -155,6 +155,7 @@ impl StateManagerConnection for Service {
             Ok(c) => c,
             Err(e) => return Ok(refused(&e)),
         };
+        let resource = change.resource();
         let result = self
             .engine
             .call(self.wait, |reply| Command::Change {
@@ -166,10 +167,6 @@ impl StateManagerConnection for Service {
             .await
             .map_err(ChangeFailure::from)
             .and_then(|r| r);
-        let resource = ResourceType::from_wire(sc.resource_type)
-            .and_then(Kind::from_resource_type)
-            .map_or("resource", Kind::short);
-        let resource = format!("{resource} {}", sc.resource_name.trim());
         Ok(match result {
             Ok(summary) => answer(
                 ErrorCode::Success,
