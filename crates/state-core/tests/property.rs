@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use state_core::{
     ContainerState, ModelState, PackageState,
     container::ReportedContainer,
-    fleet::{Changes, Event, Fleet, Plan},
+    fleet::{Changes, Event, Fleet, Observed, Plan},
     name::{ContainerName, ModelName, NodeName, PackageName, ScenarioName},
     writes::WriteSet,
 };
@@ -60,6 +60,58 @@ fn reported() -> impl Strategy<Value = ReportedContainer> {
         })
 }
 
+/// A write another writer made to the store, seen by the fleet through [`Fleet::observe`].
+#[derive(Clone, Debug)]
+enum Outside {
+    Container(usize, Option<ContainerState>),
+    Model(usize, Option<ModelState>),
+    Package(usize, Option<PackageState>),
+}
+
+impl Outside {
+    fn key_value(&self) -> (String, Option<String>) {
+        match self {
+            Outside::Container(c, s) => (
+                format!("/container/{}/state", container(*c)),
+                s.map(|s| s.stored().to_owned()),
+            ),
+            Outside::Model(m, s) => (
+                format!("/model/{}/state", model(*m)),
+                s.map(|s| s.stored().to_owned()),
+            ),
+            Outside::Package(p, s) => (
+                format!("/package/{}/state", package(*p)),
+                s.map(|s| s.stored().to_owned()),
+            ),
+        }
+    }
+}
+
+/// One step of a run: an event the daemon plans, or a write seen in the store.
+#[derive(Clone, Debug)]
+enum Step {
+    Event(Event),
+    Outside(Outside),
+}
+
+fn outside() -> impl Strategy<Value = Outside> {
+    prop_oneof![
+        3 => (0..CONTAINERS, prop::option::weighted(0.8, container_state()))
+            .prop_map(|(c, s)| Outside::Container(c, s)),
+        1 => (0..MODELS, prop::option::of(prop::sample::select(ModelState::ALL.to_vec())))
+            .prop_map(|(m, s)| Outside::Model(m, s)),
+        1 => (0..PACKAGES, prop::option::of(prop::sample::select(PackageState::ALL.to_vec())))
+            .prop_map(|(p, s)| Outside::Package(p, s)),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => event().prop_map(Step::Event),
+        1 => outside().prop_map(Step::Outside),
+    ]
+}
+
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         8 => (0..NODES, prop::collection::vec(reported(), 0..7))
@@ -91,6 +143,8 @@ struct Naive {
     known_models: BTreeSet<ModelName>,
     model_override: BTreeMap<ModelName, (ModelState, Vec<(ContainerName, ContainerState)>)>,
     package_override: BTreeMap<PackageName, (PackageState, PackageInputs)>,
+    /// Container states another writer stored for containers no node reports.
+    stored: BTreeMap<ContainerName, ContainerState>,
 }
 
 /// What a package's state depends on.
@@ -186,6 +240,7 @@ impl Naive {
     /// Derives every state, dropping overrides whose inputs changed.
     fn derive(&mut self) -> Snapshot {
         let mut snap = Snapshot::default();
+        snap.containers = self.stored.clone();
         for (n, l) in &self.nodes {
             for (c, e) in l {
                 snap.containers.insert(c.clone(), e.0);
@@ -249,6 +304,7 @@ impl Naive {
                 }
                 self.known_models
                     .extend(list.values().filter_map(|e| e.1.clone()));
+                self.stored.retain(|c, _| !list.contains_key(c));
                 for (n, other) in self.nodes.iter_mut() {
                     if n != node {
                         other.retain(|c, _| !list.contains_key(c));
@@ -297,6 +353,50 @@ impl Naive {
         }
     }
 
+    /// Applies a write seen in the store: a container's state is an input (a deleted key
+    /// takes the container off its node, as a restart would); a model or package state is a
+    /// direct update; a deleted model or package key changes nothing, since it is written back.
+    fn observe(&mut self, write: &Outside, before: &Snapshot) {
+        match write {
+            Outside::Container(c, state) => {
+                let name = container(*c);
+                if !self.nodes.values().any(|l| l.contains_key(&name)) {
+                    match state {
+                        Some(s) => self.stored.insert(name.clone(), *s),
+                        None => self.stored.remove(&name),
+                    };
+                }
+                for list in self.nodes.values_mut() {
+                    match state {
+                        Some(s) => {
+                            if let Some(e) = list.get_mut(&name) {
+                                e.0 = *s;
+                            }
+                        }
+                        None => {
+                            list.remove(&name);
+                        }
+                    }
+                }
+            }
+            Outside::Model(m, Some(state)) => self.apply(
+                &Event::SetModel {
+                    model: model(*m),
+                    state: *state,
+                },
+                before,
+            ),
+            Outside::Package(p, Some(state)) => self.apply(
+                &Event::SetPackage {
+                    package: package(*p),
+                    state: *state,
+                },
+                before,
+            ),
+            Outside::Model(_, None) | Outside::Package(_, None) => {}
+        }
+    }
+
     fn scenario_for(&self, p: &PackageName) -> Option<ScenarioName> {
         self.targets
             .iter()
@@ -307,6 +407,10 @@ impl Naive {
 
 fn fleet_snapshot(fleet: &Fleet) -> Snapshot {
     let mut snap = Snapshot::default();
+    snap.containers = fleet
+        .stored_containers()
+        .map(|(c, s)| (c.clone(), s))
+        .collect();
     for (n, list) in fleet.nodes() {
         for (c, e) in list {
             snap.containers.insert(c.clone(), e.state);
@@ -488,11 +592,36 @@ fn check_writes(plan: &Changes, before: &Snapshot, after: &Snapshot) {
     assert_eq!(got, want, "store writes");
 }
 
-fn run(events: &[Event]) {
+fn run(steps: &[Step]) {
     let mut fleet = Fleet::new();
     let mut naive = Naive::default();
     let mut before = Snapshot::default();
-    for (i, event) in events.iter().enumerate() {
+    for (i, step) in steps.iter().enumerate() {
+        let event = match step {
+            Step::Event(event) => event,
+            Step::Outside(write) => {
+                let (key, value) = write.key_value();
+                let mut seen = Observed::new();
+                assert!(seen.add(&key, value.as_deref()).expect("a valid value"));
+                for event in fleet.observe(&seen) {
+                    let plan = fleet.plan(&event);
+                    fleet.commit(plan).expect("plan is fresh");
+                }
+                let back = fleet.written_back(&seen);
+                naive.observe(write, &before);
+                before = naive.derive();
+                let snap = fleet_snapshot(&fleet);
+                assert_eq!(snap, before, "step {i}: {write:?} ({key}): states differ");
+                for u in &back.models {
+                    assert_eq!(
+                        snap.models.get(&u.name),
+                        Some(&u.new),
+                        "step {i}: written back"
+                    );
+                }
+                continue;
+            }
+        };
         // A scenario that starts targeting a package already in Error, which no scenario
         // targeted, asks for the reconcile that could not be sent before.
         let late = match event {
@@ -557,8 +686,8 @@ proptest! {
     /// 256 sequences of 1 to 59 events: about 7,500 events per run.
     #[test]
     fn incremental_planner_matches_from_scratch_reference(
-        events in prop::collection::vec(event(), 1..60)
+        steps in prop::collection::vec(step(), 1..60)
     ) {
-        run(&events);
+        run(&steps);
     }
 }

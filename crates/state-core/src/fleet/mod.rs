@@ -9,18 +9,20 @@
 //!
 //! Files: [`plan`] (events in, changes out), `planner` (the working state of one plan), `op`
 //! (the primitive changes and how they apply), [`undo`] (their inverse), `query` (what the
-//! fleet answers), and here the fleet itself with start-up loading and commits.
+//! fleet answers), [`observe`] (what other writers stored), and here the fleet itself with start-up loading and commits.
 
 use alloc::{collections::BTreeSet, vec::Vec};
 
 use hashbrown::{HashMap, HashSet};
 
+pub mod observe;
 mod op;
 pub mod plan;
 mod planner;
 mod query;
 pub mod undo;
 
+pub use observe::{Observed, UnreadableValue};
 pub use plan::{Changes, Event, Plan, Reconcile, StalePlan, Update};
 pub use undo::Undo;
 

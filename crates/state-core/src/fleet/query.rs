@@ -41,6 +41,11 @@ impl Fleet {
         }
     }
 
+    /// Containers whose state is stored but that no node reports (yet), with that state.
+    pub fn stored_containers(&self) -> impl Iterator<Item = (&ContainerName, ContainerState)> {
+        self.stored_containers.iter().map(|(c, s)| (c, *s))
+    }
+
     /// The scenario that reconcile requests for this package name (the first by name).
     pub fn scenario_for(&self, package: &str) -> Option<&ScenarioName> {
         self.targeted_by.get(package).and_then(|s| s.iter().next())
