@@ -116,22 +116,71 @@ async fn conformance(store: &impl Store) {
         },
     )
     .await;
-    match next_event(&mut rx).await {
-        WatchEvent::Put(kv) => {
-            assert_eq!(
-                (kv.key.as_str(), kv.value.as_str(), kv.mod_revision),
-                ("/package/p/state", "PACKAGE_STATE_IDLE", r3)
-            );
-        }
-        other => panic!("expected a put, got {other:?}"),
-    }
-    match next_event(&mut rx).await {
-        WatchEvent::Delete { key, mod_revision } => {
-            assert_eq!((key.as_str(), mod_revision), ("/package/p/state", r4));
-        }
-        other => panic!("expected a delete, got {other:?}"),
-    }
+    assert_eq!(
+        next_event(&mut rx).await,
+        WatchEvent::Changed {
+            revision: r3,
+            changes: vec![("/package/p/state".into(), Some("PACKAGE_STATE_IDLE".into()))],
+        },
+        "a put, alone in its revision"
+    );
+    assert_eq!(
+        next_event(&mut rx).await,
+        WatchEvent::Changed {
+            revision: r4,
+            changes: vec![("/package/p/state".into(), None)],
+        },
+        "a delete"
+    );
+    // One transaction arrives whole, in the order written, keys outside the prefix left out.
+    let r5 = applied(
+        store,
+        &Write {
+            compares: vec![],
+            puts: vec![
+                ("/package/a/state".into(), "1".into()),
+                ("/model/x/state".into(), "not watched".into()),
+                ("/package/b/state".into(), "2".into()),
+            ],
+            deletes: vec![],
+        },
+    )
+    .await;
+    assert_eq!(
+        next_event(&mut rx).await,
+        WatchEvent::Changed {
+            revision: r5,
+            changes: vec![
+                ("/package/a/state".into(), Some("1".into())),
+                ("/package/b/state".into(), Some("2".into())),
+            ],
+        },
+        "one transaction, one event"
+    );
     assert!(store.get("/package/p/state").await.expect("get").is_none());
+
+    // A prefix larger than one page of a read comes back whole, in key order, at one revision.
+    for chunk in 0..11 {
+        let puts = (0..110)
+            .map(|i| (format!("/many/{:05}", chunk * 110 + i), "v".to_owned()))
+            .collect();
+        applied(
+            store,
+            &Write {
+                compares: vec![],
+                puts,
+                deletes: vec![],
+            },
+        )
+        .await;
+    }
+    let many = store.load("/many/").await.expect("load");
+    assert_eq!(many.kvs.len(), 1210);
+    assert!(
+        many.kvs.windows(2).all(|w| w[0].key < w[1].key),
+        "key order"
+    );
+    assert!(many.kvs.iter().all(|kv| kv.mod_revision <= many.revision));
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::{AppliedArtifact, Engine, EngineError, OnConflict, Origin};
 use crate::store::{Committed, Kv, Store, StoreError, WatchEvent, Write};
 
-const TOPOLOGY_PREFIXES: [&str; 2] = [PACKAGE_ARTIFACT_PREFIX, SCENARIO_ARTIFACT_PREFIX];
+pub(super) const TOPOLOGY_PREFIXES: [&str; 2] = [PACKAGE_ARTIFACT_PREFIX, SCENARIO_ARTIFACT_PREFIX];
 
 const TOPOLOGY: Origin<'static> = Origin {
     source: "topology",
@@ -37,36 +37,8 @@ impl<S: Store> Engine<S> {
         Ok(count)
     }
 
-    pub(super) async fn watched(&mut self, event: WatchEvent) {
-        match event {
-            WatchEvent::Put(kv) => self.artifact_put(kv).await,
-            WatchEvent::Delete { key, mod_revision } => {
-                if self.revisions.get(&key).is_some_and(|r| *r > mod_revision) {
-                    return;
-                }
-                self.artifact_delete(&key).await;
-            }
-            WatchEvent::Resync { prefix, snapshot } => {
-                let present: std::collections::HashSet<&str> =
-                    snapshot.kvs.iter().map(|kv| kv.key.as_str()).collect();
-                let gone: Vec<String> = self
-                    .revisions
-                    .keys()
-                    .filter(|k| k.starts_with(&prefix) && !present.contains(k.as_str()))
-                    .cloned()
-                    .collect();
-                for key in gone {
-                    self.artifact_delete(&key).await;
-                }
-                for kv in snapshot.kvs {
-                    self.artifact_put(kv).await;
-                }
-            }
-        }
-    }
-
     /// Takes in an artifact as stored, unless it was already seen at this revision.
-    async fn artifact_put(&mut self, kv: Kv) {
+    pub(super) async fn artifact_put(&mut self, kv: Kv) {
         if self
             .revisions
             .get(&kv.key)
@@ -90,7 +62,7 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    async fn artifact_delete(&mut self, key: &str) {
+    pub(super) async fn artifact_delete(&mut self, key: &str) {
         self.revisions.remove(key);
         if let Some(event) = removal_event(key) {
             tracing::info!(key = %key, "topology updated (artifact removed)");
@@ -98,11 +70,12 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Applies a topology event; if the store cannot take its writes now, it is retried later.
+    /// Applies a topology event. If the store cannot take its writes now, the fleet is loaded
+    /// again once it can, artifacts included, which takes the event in.
     pub(super) async fn topology(&mut self, event: Event) {
         if let Err(e) = self.execute(&event, TOPOLOGY, OnConflict::Replan).await {
-            tracing::warn!(error = %e, "topology change not stored yet; will retry");
-            self.deferred.push(event);
+            tracing::warn!(error = %e, "topology change not stored yet; taken in when the store is back");
+            self.dirty = true;
         }
     }
 

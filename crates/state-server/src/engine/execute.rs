@@ -1,5 +1,6 @@
 //! Carrying out an event: plan it, store the plan (retrying an unreachable store until the
-//! deadline, re-reading keys after a conflict), apply it to the fleet, then its effects: a log
+//! deadline; after a failed or conflicting write, loading the fleet again first, which repairs
+//! etcd), apply it to the fleet, then its effects: a log
 //! line per state change and the reconcile messages.
 
 use std::time::Duration;
@@ -9,8 +10,13 @@ use state_core::{
     fleet::{Changes, Event, Plan},
 };
 
-use super::{Engine, EngineError, OnConflict, Origin, ReportSummary, write::Written};
-use crate::{reconcile::Message, store::Store};
+use super::{
+    Engine, EngineError, OnConflict, Origin, ReportSummary, start::LoadInterrupted, write::Written,
+};
+use crate::{
+    reconcile::Message,
+    store::{Store, StoreError},
+};
 
 /// First pause before retrying an unreachable store; doubled each time up to [`MAX_RETRY`].
 /// Short, because most outages are a reconnect or a leader election.
@@ -32,6 +38,29 @@ impl<S: Store> Engine<S> {
         let mut delay = FIRST_RETRY;
         let mut conflicts = 0;
         loop {
+            // After a failed or conflicting write, etcd is read again (and repaired) first.
+            if self.dirty {
+                // Loading stores topology events through here: they fail the load instead.
+                let reloaded = if self.loading {
+                    Err(StoreError::internal("loading", LoadInterrupted))
+                } else {
+                    Box::pin(self.resync()).await
+                };
+                if let Err(e) = reloaded {
+                    self.set_healthy(false).await;
+                    let now = tokio::time::Instant::now();
+                    if now + delay > deadline {
+                        tracing::warn!(error = %e, "store unreachable until the deadline; request refused");
+                        return Err(EngineError::Unavailable(e));
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RETRY);
+                    continue;
+                }
+                if conflicts > 0 && on_conflict == OnConflict::Return {
+                    return Ok(None);
+                }
+            }
             let plan = self.fleet.plan(event);
             if plan.changes.writes_nothing() {
                 let done = self.apply_plan(plan, origin).await;
@@ -48,13 +77,10 @@ impl<S: Store> Engine<S> {
                     if conflicts > MAX_CONFLICTS {
                         return Err(EngineError::Contention(conflicts));
                     }
-                    if let Err(e) = self.refresh(&plan.changes).await {
-                        self.set_healthy(false).await;
-                        return Err(EngineError::Unavailable(e));
-                    }
-                    if on_conflict == OnConflict::Return {
-                        return Ok(None);
-                    }
+                    tracing::info!(
+                        keys = plan.changes.write_count(),
+                        "another writer changed the same keys; reloading and planning again"
+                    );
                 }
                 Err(e) => {
                     self.set_healthy(false).await;

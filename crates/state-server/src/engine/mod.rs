@@ -8,7 +8,8 @@
 //! Files: `api` (what handlers see), here the task and its command loop, `start` (loading and
 //! replaying the store), `state` (state changes; queries are answered in `handle`), `execute` (plan, store, apply,
 //! and the effects that follow), `write` (a plan's compare-and-swap transactions), `batch`
-//! (group commit of queued reports), `artifacts` (topology).
+//! (group commit of queued reports), `artifacts` (topology), `watch` (what other writers
+//! stored).
 
 mod api;
 mod artifacts;
@@ -16,9 +17,14 @@ mod batch;
 mod execute;
 mod start;
 mod state;
+mod watch;
 mod write;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 pub use api::{
     AppliedArtifact, ChangeFailure, ChangeSummary, Command, EngineConfig, EngineError,
@@ -30,19 +36,19 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     reconcile::Reconciler,
-    store::{Store, WatchEvent},
+    store::{Store, StoreError, WatchEvent},
 };
 
 /// Commands waiting for the engine. A full queue makes handlers wait (backpressure) rather
 /// than grow memory; 1,024 is well above what group commit drains in one round
 /// ([`batch::MAX_BATCH`]).
 const COMMAND_QUEUE: usize = 1024;
-/// Artifact watch events waiting for the engine. Applying a large artifact file produces a
-/// burst of puts; the watch falls back to a resync if it ever overflows.
+/// Watch events waiting for the engine. Applying a large artifact file produces a burst of
+/// puts; a full queue makes the watch wait, never drops an event.
 const WATCH_QUEUE: usize = 4096;
-/// Pause between start-up attempts while the store is unreachable.
+/// Pause between load attempts while the store is unreachable.
 const START_RETRY: Duration = Duration::from_millis(500);
-/// How often the engine checks the store's health and retries deferred topology events.
+/// How often the engine checks the store's health and retries a failed load.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 /// Who asked for a change, for the logs.
@@ -74,8 +80,20 @@ pub struct Engine<S: Store> {
     reconciler: Reconciler,
     health: HealthReporter,
     healthy: Option<bool>,
-    /// Topology events that could not be stored yet.
-    deferred: Vec<Event>,
+    /// Revisions of this engine's own commits that the watch has not echoed yet.
+    own: BTreeSet<i64>,
+    /// A write failed, conflicted or may have half-applied: etcd must be read again and
+    /// repaired before the next request is answered (see ARCHITECTURE.md, "No half-written
+    /// plans").
+    dirty: bool,
+    /// The fleet is being loaded: a failed write fails the load rather than starting another.
+    loading: bool,
+    /// Whether this engine leads (writes state and sends reconciles).
+    leader: bool,
+    /// When loading last failed, and why.
+    last_failure: Option<(tokio::time::Instant, StoreError)>,
+    /// Changes seen in the store; replaced at every load.
+    watch: mpsc::Receiver<WatchEvent>,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -104,9 +122,19 @@ impl<S: Store> Engine<S> {
             reconciler,
             health,
             healthy: None,
-            deferred: Vec::new(),
+            own: BTreeSet::new(),
+            dirty: true,
+            leader: true,
+            loading: false,
+            last_failure: None,
+            watch: mpsc::channel(1).1,
         };
         (EngineHandle { tx }, engine, rx)
+    }
+
+    /// Whether this engine writes state: the leader (a single daemon always is).
+    fn leading(&self) -> bool {
+        self.leader
     }
 
     async fn set_healthy(&mut self, healthy: bool) {
@@ -125,73 +153,88 @@ impl<S: Store> Engine<S> {
         self.health.set_service_status("", status).await;
     }
 
-    /// Loads state and topology (retrying until the store answers), then serves commands
-    /// until every handle is dropped.
+    /// Loads state and topology, then serves commands until every handle is dropped. Until
+    /// the fleet is loaded (and whenever a write failed or conflicted, until it is loaded
+    /// again), commands are refused rather than answered from a fleet etcd may disagree with.
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let (watch_tx, mut watch_rx) = mpsc::channel::<WatchEvent>(WATCH_QUEUE);
-        loop {
-            match self.start(&watch_tx).await {
-                Ok(()) => break,
-                Err(e) => {
-                    self.set_healthy(false).await;
-                    tracing::warn!(error = %e, "cannot load state from the store; retrying");
-                    // Answer what arrives meanwhile rather than let it wait.
-                    let retry = tokio::time::sleep(START_RETRY);
-                    tokio::pin!(retry);
-                    loop {
-                        tokio::select! {
-                            () = &mut retry => break,
-                            c = commands.recv() => match c {
-                                Some(c) => start::refuse(c, &e),
-                                None => return,
-                            },
-                        }
-                    }
-                }
-            }
-        }
-        self.set_healthy(true).await;
         let mut tick = tokio::time::interval(HOUSEKEEPING);
         loop {
             tokio::select! {
                 c = commands.recv() => match c {
-                    Some(c @ Command::Report { .. }) => {
-                        // Reports waiting behind this one are stored together.
-                        let mut reports = vec![c];
-                        let mut next = None;
-                        while reports.len() < batch::MAX_BATCH {
-                            match commands.try_recv() {
-                                Ok(c @ Command::Report { .. }) => reports.push(c),
-                                Ok(other) => {
-                                    next = Some(other);
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
+                    Some(c) => {
+                        if let Err(e) = self.ready().await {
+                            start::refuse(c, &e);
+                            continue;
                         }
-                        self.reports(reports).await;
-                        if let Some(c) = next {
-                            self.handle(c).await;
-                        }
+                        self.command(c, &mut commands).await;
                     }
-                    Some(c) => self.handle(c).await,
                     None => return,
                 },
-                Some(event) = watch_rx.recv() => self.watched(event).await,
+                Some(event) = self.watch.recv() => self.watched(event).await,
                 _ = tick.tick() => self.housekeeping().await,
             }
         }
     }
 
-    async fn housekeeping(&mut self) {
-        if self.healthy == Some(false) && self.store.ping().await.is_ok() {
-            self.set_healthy(true).await;
+    async fn command(&mut self, c: Command, commands: &mut mpsc::Receiver<Command>) {
+        if !matches!(c, Command::Report { .. }) {
+            return self.handle(c).await;
         }
-        if !self.deferred.is_empty() && self.healthy != Some(false) {
-            let events = std::mem::take(&mut self.deferred);
-            for event in events {
-                self.topology(event).await;
+        // Reports waiting behind this one are stored together.
+        let mut reports = vec![c];
+        let mut next = None;
+        while reports.len() < batch::MAX_BATCH {
+            match commands.try_recv() {
+                Ok(c @ Command::Report { .. }) => reports.push(c),
+                Ok(other) => {
+                    next = Some(other);
+                    break;
+                }
+                Err(_) => break,
             }
+        }
+        self.reports(reports).await;
+        if let Some(c) = next {
+            if let Err(e) = self.ready().await {
+                return start::refuse(c, &e);
+            }
+            self.handle(c).await;
+        }
+    }
+
+    /// Makes sure the fleet agrees with etcd: loads it (again) if it was never loaded or a
+    /// write since may have left etcd elsewhere. Attempts are spaced by [`START_RETRY`]; in
+    /// between, the last failure is the answer.
+    async fn ready(&mut self) -> Result<(), StoreError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let now = tokio::time::Instant::now();
+        if let Some((at, e)) = &self.last_failure {
+            if now < *at + START_RETRY {
+                return Err(e.clone());
+            }
+        }
+        match self.resync().await {
+            Ok(()) => {
+                self.last_failure = None;
+                self.set_healthy(true).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.set_healthy(false).await;
+                tracing::warn!(error = %e, "cannot load state from the store; retrying");
+                self.last_failure = Some((tokio::time::Instant::now(), e.clone()));
+                Err(e)
+            }
+        }
+    }
+
+    async fn housekeeping(&mut self) {
+        if self.dirty {
+            let _ = self.ready().await;
+        } else if self.healthy == Some(false) && self.store.ping().await.is_ok() {
+            self.set_healthy(true).await;
         }
     }
 

@@ -1,65 +1,88 @@
-//! Start-up: load every stored state, replay each stored node membership as a report (so each
-//! model's counts are rebuilt exactly, and containers that vanished while the daemon was down are
-//! deleted), then load the artifacts. Until that succeeds, commands are refused.
+//! Loading: read every state key and node membership at one revision, replay each membership
+//! as a report (so each model's counts are rebuilt exactly, and what disagrees with them —
+//! containers that vanished while the daemon was down, the first half of a plan whose second
+//! half failed — is corrected in etcd), load the artifacts, then watch from the next revision.
+//! Done at start, and again whenever a write may have left etcd somewhere the fleet does not
+//! know. Until it succeeds, commands are refused.
 
 use state_core::{
     container::ReportedContainer,
     fleet::{Event, Fleet},
-    key::{
-        CONTAINER_PREFIX, MODEL_PREFIX, NODE_PREFIX, PACKAGE_PREFIX, SCENARIO_PREFIX, StateKey,
-        parse_node_key,
-    },
+    key::{StateKey, parse_node_key},
     members,
 };
 use tokio::sync::mpsc;
 
-use super::{Command, Engine, EngineError, Origin, write::Written};
-use crate::store::{Kv, Store, StoreError, WatchEvent};
+use super::{Command, Engine, EngineError, Origin, WATCH_QUEUE, write::Written};
+use crate::store::{Kv, Store, StoreError};
 
-const STATE_PREFIXES: [&str; 4] = [
-    CONTAINER_PREFIX,
-    MODEL_PREFIX,
-    PACKAGE_PREFIX,
-    SCENARIO_PREFIX,
-];
+/// Every key the daemon derives from or writes starts with this: the four state prefixes,
+/// the node memberships and the reconcile records. One prefix, so one watch sees every
+/// transaction whole and in order.
+pub(super) const STATE_ROOT: &str = "/";
+
+/// A write made while loading failed; the load starts over.
+#[derive(Debug, thiserror::Error)]
+#[error("a write made while loading the fleet failed; loading again")]
+pub(super) struct LoadInterrupted;
 
 /// Another writer changed a key the start-up replay was correcting.
 #[derive(Debug, thiserror::Error)]
-#[error("another writer changed the same keys during start-up")]
+#[error("another writer changed the same keys while they were being loaded")]
 struct StartUpConflict;
 
 impl<S: Store> Engine<S> {
-    pub(super) async fn start(
-        &mut self,
-        watch_tx: &mpsc::Sender<WatchEvent>,
-    ) -> Result<(), StoreError> {
+    /// (Re)loads the whole fleet from etcd and restarts the watches.
+    pub(super) async fn resync(&mut self) -> Result<(), StoreError> {
         self.fleet = Fleet::new();
         self.revisions.clear();
+        self.own.clear();
+        // From here on, `dirty` says whether a write made while loading failed.
+        self.dirty = false;
+        self.loading = true;
+        let loaded = self.load().await;
+        self.loading = false;
+        if loaded.is_ok() && !self.dirty {
+            return Ok(());
+        }
+        self.dirty = true;
+        loaded.and(Err(StoreError::internal("loading", LoadInterrupted)))
+    }
+
+    async fn load(&mut self) -> Result<(), StoreError> {
+        let (watch_tx, watch_rx) = mpsc::channel(WATCH_QUEUE);
+        // Dropping the old receiver ends the old watches.
+        self.watch = watch_rx;
+        let snapshot = self.store.load(STATE_ROOT).await?;
         let mut loaded = 0usize;
-        for prefix in STATE_PREFIXES {
-            let snapshot = self.store.load(prefix).await?;
-            for kv in snapshot.kvs {
-                let Some(key) = StateKey::parse(&kv.key) else {
-                    tracing::warn!(key = %kv.key, "ignoring a key that is not a state key");
-                    continue;
-                };
-                if let Err(e) = self.fleet.load(&key, &kv.value) {
-                    tracing::warn!(key = %kv.key, error = %e, "ignoring an unreadable stored state");
-                    continue;
-                }
-                self.revisions.insert(kv.key, kv.mod_revision);
-                loaded += 1;
+        let mut nodes = Vec::new();
+        for kv in snapshot.kvs {
+            if parse_node_key(&kv.key).is_some() {
+                nodes.push(kv);
+                continue;
             }
+            self.revisions.insert(kv.key.clone(), kv.mod_revision);
+            let Some(key) = StateKey::parse(&kv.key) else {
+                continue;
+            };
+            if let Err(e) = self.fleet.load(&key, &kv.value) {
+                tracing::warn!(key = %kv.key, error = %e, "ignoring an unreadable stored state");
+                continue;
+            }
+            loaded += 1;
         }
         // Which node runs which container: rebuilds every model's counts as they were.
-        let nodes = self.store.load(NODE_PREFIX).await?;
-        let node_count = nodes.kvs.len();
-        for kv in nodes.kvs {
+        let node_count = nodes.len();
+        for kv in nodes {
             self.replay(kv).await?;
         }
-        let topology = self.load_artifacts(watch_tx).await?;
+        let topology = self.load_artifacts(&watch_tx).await?;
+        self.store
+            .watch(STATE_ROOT, snapshot.revision + 1, watch_tx)
+            .await?;
         tracing::info!(
             store = self.store.name(),
+            revision = snapshot.revision,
             states = loaded,
             nodes = node_count,
             artifacts = topology,

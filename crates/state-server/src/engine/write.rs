@@ -1,10 +1,10 @@
 //! Storing a plan: its [`WriteSet`] (built by state-core) as compare-and-swap transactions, each
 //! key compared with its last known revision, split at the store's operation limit; and
-//! re-reading keys after a conflict.
+//! a failed or conflicting write marks the fleet for a reload (`dirty`), since etcd may now
+//! hold something the fleet does not.
 
 use state_core::{
     fleet::Changes,
-    key::StateKey,
     writes::{KeyWrite, WriteSet},
 };
 
@@ -46,8 +46,16 @@ impl<S: Store> Engine<S> {
                 None => txn.deletes.push(w.key.clone()),
             }
         }
-        match self.store.commit(&txn).await? {
+        let outcome = self.store.commit(&txn).await;
+        if !matches!(outcome, Ok(Committed::Applied { .. })) {
+            // A conflict means another writer got there first; an error may even have been
+            // applied (a timeout after etcd committed). Either way: read etcd again.
+            self.dirty = true;
+        }
+        match outcome? {
             Committed::Applied { revision } => {
+                // The watch will show this revision too; it is not someone else's write.
+                self.own.insert(revision);
                 for w in writes {
                     if w.value.is_some() {
                         self.revisions.insert(w.key.clone(), revision);
@@ -59,29 +67,5 @@ impl<S: Store> Engine<S> {
             }
             Committed::Conflict => Ok(Written::Conflict),
         }
-    }
-
-    /// Re-reads every key the plan writes, after a conflict, into the revisions and the fleet.
-    pub(super) async fn refresh(&mut self, changes: &Changes) -> Result<(), StoreError> {
-        for w in &WriteSet::of(changes) {
-            match self.store.get(&w.key).await? {
-                Some(kv) => {
-                    self.revisions.insert(w.key.clone(), kv.mod_revision);
-                    if let Some(Err(e)) =
-                        StateKey::parse(&w.key).map(|parsed| self.fleet.load(&parsed, &kv.value))
-                    {
-                        tracing::warn!(key = %w.key, error = %e, "unreadable state written by another writer");
-                    }
-                }
-                None => {
-                    self.revisions.remove(&w.key);
-                }
-            }
-        }
-        tracing::info!(
-            keys = changes.write_count(),
-            "conflicting write; keys re-read"
-        );
-        Ok(())
     }
 }

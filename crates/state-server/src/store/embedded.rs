@@ -108,7 +108,7 @@ impl EmbeddedStore {
         let mut watchers = self.watchers.lock().map_err(|_| poisoned())?;
         let w = self.db.begin_write().map_err(internal)?;
         let revision;
-        let mut events = Vec::new();
+        let mut changes: Vec<(String, Option<String>)> = Vec::new();
         {
             let mut kv = w.open_table(KV).map_err(internal)?;
             let mut meta = w.open_table(META).map_err(internal)?;
@@ -125,35 +125,33 @@ impl EmbeddedStore {
             for (key, value) in &write.puts {
                 kv.insert(key.as_str(), (revision, value.as_str()))
                     .map_err(internal)?;
-                events.push(WatchEvent::Put(Kv {
-                    key: key.clone(),
-                    value: value.clone(),
-                    mod_revision: revision,
-                }));
+                changes.push((key.clone(), Some(value.clone())));
             }
             for key in &write.deletes {
                 if kv.remove(key.as_str()).map_err(internal)?.is_some() {
-                    events.push(WatchEvent::Delete {
-                        key: key.clone(),
-                        mod_revision: revision,
-                    });
+                    changes.push((key.clone(), None));
                 }
             }
             meta.insert("revision", revision).map_err(internal)?;
         }
         w.commit().map_err(internal)?;
         watchers.retain(|w| !w.events.is_closed());
-        for event in events {
-            let key = match &event {
-                WatchEvent::Put(kv) => &kv.key,
-                WatchEvent::Delete { key, .. } => key,
-                WatchEvent::Resync { .. } => continue,
+        for w in watchers.iter() {
+            let seen: Vec<_> = changes
+                .iter()
+                .filter(|(key, _)| key.starts_with(&w.prefix))
+                .cloned()
+                .collect();
+            if seen.is_empty() {
+                continue;
+            }
+            let event = WatchEvent::Changed {
+                revision,
+                changes: seen,
             };
-            for w in watchers.iter().filter(|w| key.starts_with(&w.prefix)) {
-                // A watcher that cannot keep up is resynchronised rather than blocking commits.
-                if w.events.try_send(event.clone()).is_err() {
-                    tracing::warn!(prefix = %w.prefix, "embedded watch receiver is full; event dropped");
-                }
+            // A watcher that cannot keep up loses the event rather than blocking commits.
+            if w.events.try_send(event).is_err() {
+                tracing::warn!(prefix = %w.prefix, "embedded watch receiver is full; event dropped");
             }
         }
         Ok(Committed::Applied { revision })

@@ -9,6 +9,10 @@ use tokio::sync::mpsc;
 
 use super::{Committed, Kv, Snapshot, Store, StoreError, WatchEvent, Write};
 
+/// Keys per page of a prefix read: pages stay far below the client's 4 MiB message limit
+/// even when values are node memberships of hundreds of containers.
+const LOAD_PAGE: i64 = 500;
+
 /// A handle on an etcd cluster. Cheap to clone.
 #[derive(Clone)]
 pub struct EtcdStore {
@@ -42,6 +46,19 @@ fn kv(item: &etcd_client::KeyValue) -> Result<Kv, StoreError> {
     })
 }
 
+/// The end of the key range holding every key that starts with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // Every byte was 0xff (or the prefix is empty): to the end of the key space.
+    vec![0]
+}
+
 impl EtcdStore {
     /// Connects lazily to `endpoints`; every call is bounded by `timeout`.
     pub async fn connect(endpoints: &[String], timeout: Duration) -> Result<Self, StoreError> {
@@ -73,14 +90,35 @@ impl Store for EtcdStore {
     }
 
     async fn load(&self, prefix: &str) -> Result<Snapshot, StoreError> {
-        let mut client = self.client.clone();
-        let resp = self
-            .bounded(client.get(prefix, Some(GetOptions::new().with_prefix())))
-            .await?;
-        Ok(Snapshot {
-            revision: resp.header().map_or(0, |h| h.revision()),
-            kvs: resp.kvs().iter().map(kv).collect::<Result<_, _>>()?,
-        })
+        let end = prefix_end(prefix.as_bytes());
+        let mut snapshot = Snapshot::default();
+        let mut from = prefix.as_bytes().to_vec();
+        loop {
+            let mut options = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(LOAD_PAGE);
+            if snapshot.revision > 0 {
+                // Every page is read at the first page's revision: one consistent view.
+                options = options.with_revision(snapshot.revision);
+            }
+            let mut client = self.client.clone();
+            let resp = self
+                .bounded(client.get(from.clone(), Some(options)))
+                .await?;
+            if snapshot.revision == 0 {
+                snapshot.revision = resp.header().map_or(0, |h| h.revision());
+            }
+            for item in resp.kvs() {
+                snapshot.kvs.push(kv(item)?);
+            }
+            match resp.kvs().last() {
+                Some(last) if resp.more() => {
+                    from = last.key().to_vec();
+                    from.push(0);
+                }
+                _ => return Ok(snapshot),
+            }
+        }
     }
 
     async fn get(&self, key: &str) -> Result<Option<Kv>, StoreError> {
@@ -178,22 +216,40 @@ impl EtcdStore {
                             }
                             break;
                         }
+                        // One response may hold several revisions; each is sent whole.
+                        let mut batch: Option<(i64, Vec<(String, Option<String>)>)> = None;
                         for ev in resp.events() {
                             let Some(item) = ev.kv() else { continue };
-                            next = next.max(item.mod_revision() + 1);
-                            let event = match ev.event_type() {
+                            let revision = item.mod_revision();
+                            next = next.max(revision + 1);
+                            let change = match ev.event_type() {
                                 EventType::Put => match kv(item) {
-                                    Ok(kv) => WatchEvent::Put(kv),
+                                    Ok(kv) => (kv.key, Some(kv.value)),
                                     Err(e) => {
                                         tracing::warn!(error = %e, "skipping unreadable watch event");
                                         continue;
                                     }
                                 },
-                                EventType::Delete => WatchEvent::Delete {
-                                    key: String::from_utf8_lossy(item.key()).into_owned(),
-                                    mod_revision: item.mod_revision(),
-                                },
+                                EventType::Delete => {
+                                    (String::from_utf8_lossy(item.key()).into_owned(), None)
+                                }
                             };
+                            match &mut batch {
+                                Some((r, changes)) if *r == revision => changes.push(change),
+                                _ => {
+                                    if let Some((revision, changes)) =
+                                        batch.replace((revision, vec![change]))
+                                    {
+                                        let event = WatchEvent::Changed { revision, changes };
+                                        if events.send(event).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        if let Some((revision, changes)) = batch {
+                            let event = WatchEvent::Changed { revision, changes };
                             if events.send(event).await.is_err() {
                                 return;
                             }

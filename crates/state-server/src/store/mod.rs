@@ -59,16 +59,16 @@ pub enum Committed {
     Conflict,
 }
 
-/// A change seen by a watch.
+/// What a watch sees.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WatchEvent {
-    /// A key was set.
-    Put(Kv),
-    /// A key was removed.
-    Delete {
-        key: String,
-        /// Revision of the deletion.
-        mod_revision: i64,
+    /// Everything one revision changed under the watched prefix, in the order written: each
+    /// key with its new value, or `None` when it was deleted. A transaction is never split.
+    Changed {
+        /// The revision that made the changes.
+        revision: i64,
+        /// `(key, value)` pairs.
+        changes: Vec<(String, Option<String>)>,
     },
     /// History was lost (compaction): here is the whole prefix as it is now.
     Resync {
@@ -138,7 +138,7 @@ pub trait Store: Send + Sync + 'static {
     /// A short name for logs (`etcd`, `embedded`).
     fn name(&self) -> &'static str;
 
-    /// Every key under `prefix`.
+    /// Every key under `prefix`, read at one revision (in pages, for a large prefix).
     fn load(&self, prefix: &str) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
 
     /// One key.

@@ -2,6 +2,8 @@
 //! ActionController that records what it is sent.
 #![allow(dead_code)]
 
+pub mod checker;
+
 use std::{
     net::SocketAddr,
     path::PathBuf,

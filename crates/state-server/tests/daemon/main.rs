@@ -16,6 +16,7 @@ mod harness;
 
 mod changes;
 mod outage;
+mod outside;
 mod reconcile;
 mod reports;
 mod restart;
