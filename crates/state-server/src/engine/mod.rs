@@ -210,10 +210,10 @@ impl<S: Store> Engine<S> {
             return Ok(());
         }
         let now = tokio::time::Instant::now();
-        if let Some((at, e)) = &self.last_failure {
-            if now < *at + START_RETRY {
-                return Err(e.clone());
-            }
+        if let Some((at, e)) = &self.last_failure
+            && now < *at + START_RETRY
+        {
+            return Err(e.clone());
         }
         match self.resync().await {
             Ok(()) => {

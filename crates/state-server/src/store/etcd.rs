@@ -7,7 +7,7 @@ use etcd_client::{
 };
 use tokio::sync::mpsc;
 
-use super::{Committed, Kv, Snapshot, Store, StoreError, WatchEvent, Write};
+use super::{Changes, Committed, Kv, Snapshot, Store, StoreError, WatchEvent, Write};
 
 /// Keys per page of a prefix read: pages stay far below the client's 4 MiB message limit
 /// even when values are node memberships of hundreds of containers.
@@ -217,7 +217,7 @@ impl EtcdStore {
                             break;
                         }
                         // One response may hold several revisions; each is sent whole.
-                        let mut batch: Option<(i64, Vec<(String, Option<String>)>)> = None;
+                        let mut batch: Option<(i64, Changes)> = None;
                         for ev in resp.events() {
                             let Some(item) = ev.kv() else { continue };
                             let revision = item.mod_revision();

@@ -59,6 +59,10 @@ pub enum Committed {
     Conflict,
 }
 
+/// Keys changed at one revision, in the order written: each with its new value, or `None`
+/// when it was deleted.
+pub type Changes = Vec<(String, Option<String>)>;
+
 /// What a watch sees.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WatchEvent {
@@ -68,7 +72,7 @@ pub enum WatchEvent {
         /// The revision that made the changes.
         revision: i64,
         /// `(key, value)` pairs.
-        changes: Vec<(String, Option<String>)>,
+        changes: Changes,
     },
     /// History was lost (compaction): here is the whole prefix as it is now.
     Resync {
