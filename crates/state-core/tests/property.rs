@@ -239,8 +239,10 @@ impl Naive {
 
     /// Derives every state, dropping overrides whose inputs changed.
     fn derive(&mut self) -> Snapshot {
-        let mut snap = Snapshot::default();
-        snap.containers = self.stored.clone();
+        let mut snap = Snapshot {
+            containers: self.stored.clone(),
+            ..Snapshot::default()
+        };
         for (n, l) in &self.nodes {
             for (c, e) in l {
                 snap.containers.insert(c.clone(), e.0);
@@ -406,11 +408,13 @@ impl Naive {
 }
 
 fn fleet_snapshot(fleet: &Fleet) -> Snapshot {
-    let mut snap = Snapshot::default();
-    snap.containers = fleet
-        .stored_containers()
-        .map(|(c, s)| (c.clone(), s))
-        .collect();
+    let mut snap = Snapshot {
+        containers: fleet
+            .stored_containers()
+            .map(|(c, s)| (c.clone(), s))
+            .collect(),
+        ..Snapshot::default()
+    };
     for (n, list) in fleet.nodes() {
         for (c, e) in list {
             snap.containers.insert(c.clone(), e.state);
