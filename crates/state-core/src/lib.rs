@@ -23,6 +23,7 @@ extern crate std;
 
 pub mod change;
 pub mod container;
+pub mod episode;
 pub mod error;
 pub mod eval;
 pub mod fleet;

@@ -2,7 +2,8 @@
 //! is deleted (`docs/contract.md#store-keys`).
 //!
 //! The order is the order a split write is stored in (`docs/contract.md#promises`): node
-//! memberships and containers, then models, then packages, then scenarios, so a reader of a
+//! memberships and containers, then models, then packages, then scenarios, then error-episode
+//! records (`docs/contract.md#reconcile`), so a reader of a
 //! split write never sees a parent state whose children are not stored yet. Group commit merges
 //! several plans' sets into one transaction; a key written by two plans keeps its first place
 //! and its last value.
@@ -12,6 +13,7 @@ use alloc::{borrow::Cow, string::String, vec::Vec};
 use hashbrown::HashMap;
 
 use crate::{
+    episode::{Delivery, Episode, episode_key},
     fleet::Changes,
     key::{container_key, node_key},
     kind::{ModelKind, PackageKind, ScenarioKind, Stateful},
@@ -62,6 +64,17 @@ impl WriteSet {
         }
         for u in &changes.scenarios {
             add(ScenarioKind::key(&u.name), Some(u.new.stored().into()));
+        }
+        // Each error episode is recorded with the package state that opens or closes it.
+        for (package, scenario) in changes.episodes() {
+            let value = scenario.map(|scenario| {
+                let episode = Episode {
+                    scenario: scenario.clone(),
+                    delivery: Delivery::Owed,
+                };
+                Cow::Owned(episode.encode())
+            });
+            add(episode_key(package), value);
         }
         // One plan writes each key once; a repeat would be a planner bug that etcd refuses
         // (a transaction may not touch a key twice) but a merged set would hide.

@@ -593,6 +593,21 @@ fn check_writes(plan: &Changes, before: &Snapshot, after: &Snapshot) {
             want.insert(format!("/node/{n}/containers"), value);
         }
     }
+    // Error episodes: the Reconciles (checked against the reference in `check_plan`) open
+    // one; leaving Error, or the package going away, closes it.
+    for r in &plan.reconciles {
+        if let Some(s) = &r.scenario {
+            want.insert(
+                format!("/reconcile/{}", r.package),
+                Some(format!("owed\t{s}")),
+            );
+        }
+    }
+    for (p, old) in &before.packages {
+        if *old == PackageState::Error && after.packages.get(p) != Some(&PackageState::Error) {
+            want.insert(format!("/reconcile/{p}"), None);
+        }
+    }
     assert_eq!(got, want, "store writes");
 }
 

@@ -99,6 +99,8 @@ pub struct Changes {
     pub packages: Vec<Update<PackageName, PackageState>>,
     /// Package state keys to delete (packages that no longer exist).
     pub package_deletes: Vec<PackageName>,
+    /// Of the deleted packages, those that were in Error: their error episodes end.
+    pub removed_in_error: Vec<PackageName>,
     /// Scenario state changes.
     pub scenarios: Vec<Update<ScenarioName, ScenarioState>>,
     /// Packages that entered Error.
@@ -125,6 +127,24 @@ impl Changes {
             + self.package_deletes.len()
             + self.scenarios.len()
             + self.nodes.len()
+            + self.episodes().count()
+    }
+
+    /// The error-episode records this plan opens (a package entering Error, with the scenario
+    /// its Reconcile names) or closes (`None`: the package left Error or was removed).
+    /// Entering Error with no scenario to name records nothing: there is nothing to deliver.
+    pub fn episodes(&self) -> impl Iterator<Item = (&PackageName, Option<&ScenarioName>)> {
+        let opened = self
+            .reconciles
+            .iter()
+            .filter_map(|r| Some((&r.package, Some(r.scenario.as_ref()?))));
+        let closed = self
+            .packages
+            .iter()
+            .filter(|u| u.old == Some(PackageState::Error) && u.new != PackageState::Error)
+            .map(|u| (&u.name, None))
+            .chain(self.removed_in_error.iter().map(|p| (p, None)));
+        opened.chain(closed)
     }
 }
 

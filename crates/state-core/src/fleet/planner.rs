@@ -530,6 +530,9 @@ impl<'f> Scratch<'f> {
                 if old.is_some() {
                     self.plan.changes.package_deletes.push(package.clone());
                 }
+                if old == Some(PackageState::Error) {
+                    self.plan.changes.removed_in_error.push(package.clone());
+                }
                 dropped.push(package);
                 continue;
             }
