@@ -1,6 +1,7 @@
-//! The reconcile sender: one `Reconcile` call per package that enters Error
+//! The reconcile sender: one `Reconcile` call per error episode of a package
 //! (`docs/contract.md#reconcile`), retried with exponential backoff and jitter while the package
-//! stays in Error, cancelled when it leaves. It runs on its own task; the request path only sends it a message and never waits.
+//! stays in Error, cancelled when it leaves. An answered call goes back to the engine, which
+//! records the delivery in etcd so that no restart or new leader sends it again. It runs on its own task; the request path only sends it a message and never waits.
 //!
 //! Memory is bounded: at most one pending entry per package, and the command queue is bounded
 //! (a full queue drops the message with a warning rather than blocking a request).
@@ -63,14 +64,28 @@ impl Backoff {
 /// A message to the reconcile sender.
 #[derive(Debug)]
 pub enum Message {
-    /// The package entered Error.
+    /// The package is in an error episode whose Reconcile is owed.
     Entered {
         package: PackageName,
         /// The scenario targeting it.
         scenario: ScenarioName,
+        /// The episode: the revision its record was written at.
+        episode: i64,
     },
     /// The package left Error (or was removed).
     Left { package: PackageName },
+    /// This daemon no longer leads: another one delivers what is owed.
+    Forget,
+}
+
+/// The ActionController answered an episode's Reconcile: the engine records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    pub package: PackageName,
+    /// The scenario the Reconcile named.
+    pub scenario: ScenarioName,
+    /// The episode (see [`Message::Entered`]).
+    pub episode: i64,
 }
 
 /// Sends messages to the reconcile task without ever blocking.
@@ -80,8 +95,12 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// Starts the task, calling the ActionController at `url`.
-    pub fn start(url: &str, backoff: Backoff) -> Result<Self, tonic::transport::Error> {
+    /// Starts the task, calling the ActionController at `url`. Each answered Reconcile comes
+    /// back on the receiver, for the engine to record.
+    pub fn start(
+        url: &str,
+        backoff: Backoff,
+    ) -> Result<(Self, mpsc::Receiver<Delivered>), tonic::transport::Error> {
         let channel = Endpoint::from_shared(url.to_owned())?
             .connect_timeout(backoff.call_timeout)
             .timeout(backoff.call_timeout)
@@ -89,12 +108,14 @@ impl Reconciler {
         // One message per package entering or leaving Error: 4,096 covers a whole fleet failing
         // at once; beyond that a message is dropped with a warning, never blocking a request.
         let (tx, rx) = mpsc::channel(4096);
+        let (delivered_tx, delivered) = mpsc::channel(4096);
         tokio::spawn(run(
             ActionControllerConnectionClient::new(channel),
             rx,
+            delivered_tx,
             backoff,
         ));
-        Ok(Reconciler { tx })
+        Ok((Reconciler { tx }, delivered))
     }
 
     /// Queues a message; drops it with a warning if the queue is full.
@@ -107,6 +128,7 @@ impl Reconciler {
 
 struct Pending {
     scenario: ScenarioName,
+    episode: i64,
     attempt: u32,
     due: Instant,
 }
@@ -114,6 +136,7 @@ struct Pending {
 async fn run(
     mut client: ActionControllerConnectionClient<Channel>,
     mut rx: mpsc::Receiver<Message>,
+    delivered: mpsc::Sender<Delivered>,
     backoff: Backoff,
 ) {
     let mut pending: HashMap<PackageName, Pending> = HashMap::new();
@@ -131,16 +154,26 @@ async fn run(
         };
         match message {
             None => return,
-            Some(Some(Message::Entered { package, scenario })) => {
+            Some(Some(Message::Entered {
+                package,
+                scenario,
+                episode,
+            })) => {
+                // The same episode again (a reload): keep its place in the backoff.
+                if pending.get(&package).is_some_and(|p| p.episode == episode) {
+                    continue;
+                }
                 pending.insert(
                     package,
                     Pending {
                         scenario,
+                        episode,
                         attempt: 0,
                         due: Instant::now(),
                     },
                 );
             }
+            Some(Some(Message::Forget)) => pending.clear(),
             Some(Some(Message::Left { package })) => {
                 if pending.remove(&package).is_some() {
                     tracing::info!(package = %package, "package left error; reconcile cancelled");
@@ -166,7 +199,16 @@ async fn run(
                             desc = %resp.desc,
                             "reconcile sent"
                         );
-                        pending.remove(&package);
+                        if let Some(p) = pending.remove(&package) {
+                            let answered = Delivered {
+                                package,
+                                scenario: p.scenario,
+                                episode: p.episode,
+                            };
+                            if let Err(e) = delivered.try_send(answered) {
+                                tracing::warn!(error = %e, "delivery record queue full; the episode stays owed");
+                            }
+                        }
                     }
                     Err(status) => {
                         p.attempt += 1;

@@ -119,14 +119,14 @@ pub async fn serve(
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
-    let reconciler = Reconciler::start(&cfg.action_controller, cfg.backoff)
+    let reconcile = Reconciler::start(&cfg.action_controller, cfg.backoff)
         .map_err(ServeError::ActionController)?;
     let action_controller = Endpoint::from_shared(cfg.action_controller.clone())
         .map_err(ServeError::ActionController)?
         .connect_timeout(cfg.backoff.call_timeout)
         .timeout(cfg.backoff.call_timeout)
         .connect_lazy();
-    let (handle, engine, commands) = Engine::new(store, reconciler, health, cfg.engine.clone());
+    let (handle, engine, commands) = Engine::new(store, reconcile, health, cfg.engine.clone());
     let engine_task = tokio::spawn(engine.run(commands));
     let service = Service::new(
         handle,

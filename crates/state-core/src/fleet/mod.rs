@@ -9,7 +9,8 @@
 //!
 //! Files: [`plan`] (events in, changes out), `planner` (the working state of one plan), `op`
 //! (the primitive changes and how they apply), [`undo`] (their inverse), `query` (what the
-//! fleet answers), [`observe`] (what other writers stored), and here the fleet itself with start-up loading and commits.
+//! fleet answers), [`observe`] (what other writers stored), `rebuild` (a fleet from a whole
+//! store snapshot, and the repair it calls for), and here the fleet itself with start-up loading and commits.
 
 use alloc::{collections::BTreeSet, vec::Vec};
 
@@ -20,6 +21,7 @@ mod op;
 pub mod plan;
 mod planner;
 mod query;
+mod rebuild;
 pub mod undo;
 
 pub use observe::{Observed, UnreadableValue};

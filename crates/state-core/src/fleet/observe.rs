@@ -31,14 +31,15 @@ pub enum UnreadableValue {
     Members(#[from] MembersError),
 }
 
-/// The state and membership keys that changed at one store revision: `None` is a deletion.
+/// State and membership keys as stored: those that changed at one store revision (`None` is a
+/// deletion), or every one of them ([`Fleet::rebuild`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observed {
-    containers: BTreeMap<ContainerName, Option<ContainerState>>,
-    nodes: BTreeMap<NodeName, Option<(Vec<Member>, alloc::string::String)>>,
-    models: BTreeMap<ModelName, Option<ModelState>>,
-    packages: BTreeMap<PackageName, Option<PackageState>>,
-    scenarios: BTreeMap<ScenarioName, Option<ScenarioState>>,
+    pub(super) containers: BTreeMap<ContainerName, Option<ContainerState>>,
+    pub(super) nodes: BTreeMap<NodeName, Option<(Vec<Member>, alloc::string::String)>>,
+    pub(super) models: BTreeMap<ModelName, Option<ModelState>>,
+    pub(super) packages: BTreeMap<PackageName, Option<PackageState>>,
+    pub(super) scenarios: BTreeMap<ScenarioName, Option<ScenarioState>>,
 }
 
 impl Observed {

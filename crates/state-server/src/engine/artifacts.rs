@@ -18,23 +18,40 @@ const TOPOLOGY: Origin<'static> = Origin {
     transition_id: "",
 };
 
+/// The topology event of a stored artifact; `None` (with a warning) for one that cannot be
+/// read or is stored under another name's key.
+fn artifact_event(kv: &Kv) -> Option<Event> {
+    match parse_one(&kv.value) {
+        Ok(parsed) if parsed.artifact.key() != kv.key => {
+            tracing::warn!(key = %kv.key, names = %parsed.artifact.key(), "artifact stored under another name's key; ignored");
+            None
+        }
+        Ok(parsed) => parsed.artifact.event(),
+        Err(e) => {
+            tracing::warn!(key = %kv.key, error = %e, "unreadable artifact ignored");
+            None
+        }
+    }
+}
+
 impl<S: Store> Engine<S> {
-    /// Loads every artifact and starts watching for changes. Returns how many were loaded.
+    /// Reads every artifact and starts watching for changes. Returns their topology events,
+    /// for the fleet to be rebuilt with.
     pub(super) async fn load_artifacts(
         &mut self,
         watch_tx: &mpsc::Sender<WatchEvent>,
-    ) -> Result<usize, StoreError> {
-        let mut count = 0;
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut events = Vec::new();
         for prefix in TOPOLOGY_PREFIXES {
             let snapshot = self.store.load(prefix).await?;
             let from = snapshot.revision + 1;
             for kv in snapshot.kvs {
-                self.artifact_put(kv).await;
-                count += 1;
+                self.revisions.insert(kv.key.clone(), kv.mod_revision);
+                events.extend(artifact_event(&kv));
             }
             self.store.watch(prefix, from, watch_tx.clone()).await?;
         }
-        Ok(count)
+        Ok(events)
     }
 
     /// Takes in an artifact as stored, unless it was already seen at this revision.
@@ -47,18 +64,9 @@ impl<S: Store> Engine<S> {
             return;
         }
         self.revisions.insert(kv.key.clone(), kv.mod_revision);
-        match parse_one(&kv.value) {
-            Ok(parsed) => {
-                if parsed.artifact.key() != kv.key {
-                    tracing::warn!(key = %kv.key, names = %parsed.artifact.key(), "artifact stored under another name's key; ignored");
-                    return;
-                }
-                if let Some(event) = parsed.artifact.event() {
-                    tracing::info!(key = %kv.key, "topology updated");
-                    self.topology(event).await;
-                }
-            }
-            Err(e) => tracing::warn!(key = %kv.key, error = %e, "unreadable artifact ignored"),
+        if let Some(event) = artifact_event(&kv) {
+            tracing::info!(key = %kv.key, "topology updated");
+            self.topology(event).await;
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use state_core::{
     ModelState, PackageState, ScenarioState,
+    episode::episode_key,
     fleet::{Changes, Event, Plan},
 };
 
@@ -127,7 +128,8 @@ impl<S: Store> Engine<S> {
                 transition_id = origin.transition_id,
                 "package state changed"
             );
-            if u.old == Some(PackageState::Error) && u.new != PackageState::Error {
+            if u.old == Some(PackageState::Error) && u.new != PackageState::Error && self.leading()
+            {
                 self.reconciler.send(Message::Left {
                     package: u.name.clone(),
                 });
@@ -145,18 +147,27 @@ impl<S: Store> Engine<S> {
         }
         for p in &plan.package_deletes {
             tracing::info!(package = %p, "package removed; its state key deleted");
-            self.reconciler.send(Message::Left { package: p.clone() });
+            if self.leading() {
+                self.reconciler.send(Message::Left { package: p.clone() });
+            }
         }
         for r in &plan.reconciles {
-            match &r.scenario {
-                Some(scenario) => self.reconciler.send(Message::Entered {
-                    package: r.package.clone(),
-                    scenario: scenario.clone(),
-                }),
-                None => tracing::warn!(
+            let Some(scenario) = &r.scenario else {
+                tracing::warn!(
                     package = %r.package,
                     "package entered error but no scenario targets it; no reconcile sent"
-                ),
+                );
+                continue;
+            };
+            // The episode is the revision its record was stored at, just now.
+            let episode = self.revisions.get(&episode_key(&r.package)).copied();
+            match episode {
+                Some(episode) if self.leading() => self.reconciler.send(Message::Entered {
+                    package: r.package.clone(),
+                    scenario: scenario.clone(),
+                    episode,
+                }),
+                _ => {}
             }
         }
         if !plan.unassigned.is_empty() {

@@ -14,6 +14,7 @@
 mod api;
 mod artifacts;
 mod batch;
+mod episodes;
 mod execute;
 mod start;
 mod state;
@@ -30,12 +31,16 @@ pub use api::{
     AppliedArtifact, ChangeFailure, ChangeSummary, Command, EngineConfig, EngineError,
     EngineHandle, ReportSummary,
 };
-use state_core::fleet::{Event, Fleet};
+use state_core::{
+    episode::Episode,
+    fleet::{Event, Fleet},
+    name::PackageName,
+};
 use tokio::sync::mpsc;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    reconcile::Reconciler,
+    reconcile::{Delivered, Reconciler},
     store::{Store, StoreError, WatchEvent},
 };
 
@@ -94,6 +99,12 @@ pub struct Engine<S: Store> {
     last_failure: Option<(tokio::time::Instant, StoreError)>,
     /// Changes seen in the store; replaced at every load.
     watch: mpsc::Receiver<WatchEvent>,
+    /// Reconciles the ActionController answered, to record.
+    delivered: mpsc::Receiver<Delivered>,
+    /// Deliveries whose record could not be stored yet.
+    marks: Vec<Delivered>,
+    /// Episodes read as owed by the last load: `(package, record, revision)`.
+    owed: Vec<(PackageName, Episode, i64)>,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -109,7 +120,7 @@ impl<S: Store> Engine<S> {
     /// Creates the engine and its handle; start it with [`Engine::run`].
     pub fn new(
         store: Arc<S>,
-        reconciler: Reconciler,
+        (reconciler, delivered): (Reconciler, mpsc::Receiver<Delivered>),
         health: HealthReporter,
         cfg: EngineConfig,
     ) -> (EngineHandle, Self, mpsc::Receiver<Command>) {
@@ -128,6 +139,9 @@ impl<S: Store> Engine<S> {
             loading: false,
             last_failure: None,
             watch: mpsc::channel(1).1,
+            delivered,
+            marks: Vec::new(),
+            owed: Vec::new(),
         };
         (EngineHandle { tx }, engine, rx)
     }
@@ -171,6 +185,7 @@ impl<S: Store> Engine<S> {
                     None => return,
                 },
                 Some(event) = self.watch.recv() => self.watched(event).await,
+                Some(d) = self.delivered.recv() => self.delivered(d).await,
                 _ = tick.tick() => self.housekeeping().await,
             }
         }
@@ -231,6 +246,9 @@ impl<S: Store> Engine<S> {
     }
 
     async fn housekeeping(&mut self) {
+        if !self.marks.is_empty() && !self.dirty {
+            self.retry_marks().await;
+        }
         if self.dirty {
             let _ = self.ready().await;
         } else if self.healthy == Some(false) && self.store.ping().await.is_ok() {

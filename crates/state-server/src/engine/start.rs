@@ -1,20 +1,15 @@
-//! Loading: read every state key and node membership at one revision, replay each membership
-//! as a report (so each model's counts are rebuilt exactly, and what disagrees with them —
-//! containers that vanished while the daemon was down, the first half of a plan whose second
-//! half failed — is corrected in etcd), load the artifacts, then watch from the next revision.
+//! Loading: read every state key, node membership and error-episode record at one revision and
+//! every artifact, rebuild the fleet from them in state-core (so each count is exact), write
+//! whatever derived state disagrees with them (a half-written plan, containers that changed
+//! while no daemon ran), deliver the Reconciles still owed, then watch from the next revision.
 //! Done at start, and again whenever a write may have left etcd somewhere the fleet does not
 //! know. Until it succeeds, commands are refused.
 
-use state_core::{
-    container::ReportedContainer,
-    fleet::{Event, Fleet},
-    key::{StateKey, parse_node_key},
-    members,
-};
+use state_core::fleet::{Fleet, Observed};
 use tokio::sync::mpsc;
 
 use super::{Command, Engine, EngineError, Origin, WATCH_QUEUE, write::Written};
-use crate::store::{Kv, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Every key the daemon derives from or writes starts with this: the four state prefixes,
 /// the node memberships and the reconcile records. One prefix, so one watch sees every
@@ -43,8 +38,10 @@ impl<S: Store> Engine<S> {
         let loaded = self.load().await;
         self.loading = false;
         if loaded.is_ok() && !self.dirty {
+            self.deliver_owed();
             return Ok(());
         }
+        self.owed.clear();
         self.dirty = true;
         loaded.and(Err(StoreError::internal("loading", LoadInterrupted)))
     }
@@ -54,29 +51,36 @@ impl<S: Store> Engine<S> {
         // Dropping the old receiver ends the old watches.
         self.watch = watch_rx;
         let snapshot = self.store.load(STATE_ROOT).await?;
+        let mut stored = Observed::new();
         let mut loaded = 0usize;
-        let mut nodes = Vec::new();
-        for kv in snapshot.kvs {
-            if parse_node_key(&kv.key).is_some() {
-                nodes.push(kv);
-                continue;
-            }
+        for kv in &snapshot.kvs {
             self.revisions.insert(kv.key.clone(), kv.mod_revision);
-            let Some(key) = StateKey::parse(&kv.key) else {
-                continue;
-            };
-            if let Err(e) = self.fleet.load(&key, &kv.value) {
-                tracing::warn!(key = %kv.key, error = %e, "ignoring an unreadable stored state");
-                continue;
+            match stored.add(&kv.key, Some(&kv.value)) {
+                Ok(true) => loaded += 1,
+                Ok(false) => self.load_episode(kv),
+                Err(e) => {
+                    tracing::warn!(key = %kv.key, error = %e, "ignoring an unreadable stored value")
+                }
             }
-            loaded += 1;
-        }
-        // Which node runs which container: rebuilds every model's counts as they were.
-        let node_count = nodes.len();
-        for kv in nodes {
-            self.replay(kv).await?;
         }
         let topology = self.load_artifacts(&watch_tx).await?;
+        let (fleet, repair) = Fleet::rebuild(&stored, &topology);
+        self.fleet = fleet;
+        if !repair.writes_nothing() && self.leading() {
+            // What a half-written plan, or containers that changed while no daemon ran, left.
+            tracing::info!(
+                writes = repair.write_count(),
+                "stored states disagree with the stored containers; correcting"
+            );
+            if let Written::Conflict = self.write(&repair).await? {
+                return Err(StoreError::internal("loading", StartUpConflict));
+            }
+            let origin = Origin {
+                source: "load",
+                transition_id: "",
+            };
+            self.effects(&repair, origin);
+        }
         self.store
             .watch(STATE_ROOT, snapshot.revision + 1, watch_tx)
             .await?;
@@ -84,58 +88,10 @@ impl<S: Store> Engine<S> {
             store = self.store.name(),
             revision = snapshot.revision,
             states = loaded,
-            nodes = node_count,
-            artifacts = topology,
+            containers = self.fleet.container_count(),
+            artifacts = topology.len(),
             "state and topology loaded"
         );
-        Ok(())
-    }
-
-    /// Takes in a stored node membership at start-up, as if the node had just reported its
-    /// containers in their stored states. Writes only what disagrees with it.
-    async fn replay(&mut self, kv: Kv) -> Result<(), StoreError> {
-        let Some(node) = parse_node_key(&kv.key) else {
-            tracing::warn!(key = %kv.key, "ignoring a key that is not a node membership key");
-            return Ok(());
-        };
-        self.revisions.insert(kv.key.clone(), kv.mod_revision);
-        let members = match members::decode(&kv.value) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(key = %kv.key, error = %e, "ignoring an unreadable node membership");
-                return Ok(());
-            }
-        };
-        let containers = members
-            .into_iter()
-            .filter_map(|m| {
-                Some(ReportedContainer {
-                    state: self.fleet.container_state(m.container.as_str())?,
-                    name: m.container,
-                    model: m.model,
-                    package: m.package,
-                })
-            })
-            .collect();
-        let event = Event::NodeReport {
-            node: node.clone(),
-            containers,
-        };
-        let mut plan = self.fleet.plan(&event);
-        plan.changes
-            .nodes
-            .retain(|(n, v)| !(*n == node && v.as_deref() == Some(kv.value.as_str())));
-        if !plan.changes.writes_nothing() {
-            tracing::info!(node = %node, writes = plan.changes.write_count(), "stored states disagree with the node's containers; correcting");
-            if let Written::Conflict = self.write(&plan.changes).await? {
-                return Err(StoreError::internal("start-up", StartUpConflict));
-            }
-        }
-        let origin = Origin {
-            source: "start-up",
-            transition_id: "",
-        };
-        self.apply_plan(plan, origin).await;
         Ok(())
     }
 }

@@ -1,0 +1,124 @@
+//! A fleet rebuilt from a whole snapshot of the store (at start, and whenever a write may have
+//! left etcd somewhere the daemon does not know): stored states loaded, the artifacts' topology
+//! applied, every stored node membership replayed as a report of its containers in their stored
+//! states, so every count is exact. What the stored outputs (model and package states, node
+//! memberships) disagree with comes back as [`Changes`]: the repair to write. Inputs (container
+//! states, scenario states) are never rewritten.
+
+use alloc::vec::Vec;
+
+use super::{Changes, Event, Fleet, Observed, Reconcile, Update};
+use crate::{PackageState, container::ReportedContainer, key::StateKey, members};
+
+impl Fleet {
+    /// Rebuilds the fleet from `stored` (every state and membership key as stored) and
+    /// `topology` (an event per stored artifact). Returns it with the writes that bring the
+    /// store's derived states to it, and the Reconciles for packages those writes put into
+    /// Error.
+    pub fn rebuild(stored: &Observed, topology: &[Event]) -> (Fleet, Changes) {
+        let mut fleet = Fleet::new();
+        for (name, state) in &stored.containers {
+            if let Some(s) = state {
+                fleet.stored_containers.insert(name.clone(), *s);
+            }
+        }
+        for (name, state) in &stored.models {
+            if let Some(s) = state {
+                let _ = fleet.load(&StateKey::Model(name.clone()), s.stored());
+            }
+        }
+        for (name, state) in &stored.packages {
+            if let Some(s) = state {
+                let _ = fleet.load(&StateKey::Package(name.clone()), s.stored());
+            }
+        }
+        for (name, state) in &stored.scenarios {
+            if let Some(s) = state {
+                let _ = fleet.load(&StateKey::Scenario(name.clone()), s.stored());
+            }
+        }
+        for event in topology {
+            fleet.apply_event(event);
+        }
+        for (node, members) in &stored.nodes {
+            let Some((members, _)) = members else {
+                continue;
+            };
+            // A member whose container has no stored state is left out, as a node that no
+            // longer reports it.
+            let containers = members
+                .iter()
+                .filter_map(|m| {
+                    Some(ReportedContainer {
+                        state: fleet.container_state(m.container.as_str())?,
+                        name: m.container.clone(),
+                        model: m.model.clone(),
+                        package: m.package.clone(),
+                    })
+                })
+                .collect();
+            fleet.apply_event(&Event::NodeReport {
+                node: node.clone(),
+                containers,
+            });
+        }
+        let repair = fleet.difference(stored);
+        (fleet, repair)
+    }
+
+    /// What the store must be told so that its derived states are the fleet's.
+    fn difference(&self, stored: &Observed) -> Changes {
+        let mut changes = Changes::default();
+        for (node, list) in &self.nodes {
+            let value = members::encode(
+                list.iter()
+                    .map(|(c, e)| (c, e.model.as_ref(), e.package.as_ref())),
+            );
+            let held = stored.nodes.get(node).and_then(|m| m.as_ref());
+            if held.map(|(_, v)| v) != Some(&value) {
+                changes.nodes.push((node.clone(), Some(value)));
+            }
+        }
+        for (node, members) in &stored.nodes {
+            if members.is_some() && !self.nodes.contains_key(node) {
+                changes.nodes.push((node.clone(), None));
+            }
+        }
+        changes.nodes.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, entry) in &self.models {
+            let old = stored.models.get(name).copied().flatten();
+            if old != Some(entry.state) {
+                changes.models.push(Update {
+                    name: name.clone(),
+                    old,
+                    new: entry.state,
+                });
+            }
+        }
+        changes.models.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut packages: Vec<_> = self
+            .packages
+            .iter()
+            .filter_map(|(name, p)| Some((name, p.state?)))
+            .collect();
+        packages.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, state) in packages {
+            let old = stored.packages.get(name).copied().flatten();
+            if old == Some(state) {
+                continue;
+            }
+            if state == PackageState::Error {
+                changes.reconciles.push(Reconcile {
+                    package: name.clone(),
+                    scenario: self.scenario_for(name.as_str()).cloned(),
+                });
+            }
+            changes.packages.push(Update {
+                name: name.clone(),
+                old,
+                new: state,
+            });
+        }
+        changes
+    }
+}
