@@ -18,6 +18,7 @@ mod changes;
 mod outage;
 mod outside;
 mod reconcile;
+mod repair;
 mod reports;
 mod restart;
 mod service;
