@@ -4,6 +4,9 @@
 pub mod answer;
 pub mod convert;
 pub mod engine;
+pub mod forward;
+pub mod leader;
+pub mod lists;
 pub mod pb;
 pub mod reconcile;
 pub mod server;

@@ -55,6 +55,18 @@ struct Args {
         default_value_t = EngineConfig::DEFAULT_MAX_TXN_OPS
     )]
     max_txn_ops: usize,
+    /// The URL other daemons on the same etcd reach this one at (it forwards writes to the
+    /// leader); default: http://127.0.0.1:{listen port}, which serves daemons on one host.
+    #[arg(long, env = "STATE_SERVER_ADVERTISE_URL")]
+    advertise_url: Option<String>,
+    /// The leader's lease in seconds: a leader that dies is replaced within it plus an
+    /// election.
+    #[arg(
+        long,
+        env = "STATE_SERVER_LEASE_TTL",
+        default_value_t = Config::DEFAULT_LEASE_TTL.as_secs()
+    )]
+    lease_ttl: u64,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -86,6 +98,8 @@ async fn main() -> anyhow::Result<()> {
             store_deadline: Duration::from_millis(args.store_deadline_ms),
             max_txn_ops: args.max_txn_ops,
         },
+        advertise_url: args.advertise_url,
+        lease_ttl: Duration::from_secs(args.lease_ttl.max(1)),
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -10,6 +10,7 @@ use tonic_health::ServingStatus;
 
 use crate::{
     engine::{Engine, EngineConfig, SERVICE_NAME},
+    leader::Leadership,
     pb::{self, statemanager::state_manager_connection_server::StateManagerConnectionServer},
     reconcile::{Backoff, Reconciler},
     service::Service,
@@ -47,6 +48,11 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Reconcile retry timing.
     pub backoff: Backoff,
+    /// The URL other daemons reach this one at, published when it leads (`None`: derived
+    /// from the listen address).
+    pub advertise_url: Option<String>,
+    /// The leader's lease: a leader that dies is replaced within this time plus an election.
+    pub lease_ttl: Duration,
 }
 
 impl Config {
@@ -58,6 +64,10 @@ impl Config {
     pub const DEFAULT_DATA_DIR: &str = "statemanager-data";
     /// One store call: well under the request deadline, so a request can retry a few times.
     pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+    /// Short enough that a dead leader is replaced in seconds; long enough that a busy
+    /// leader on a shared machine keeps its lease. Requests wait through the gap (the store
+    /// deadline is longer).
+    pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
     /// gRPC's usual 4 MiB limit: a full list of 10,000 containers fits with room to spare.
     pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 }
@@ -74,6 +84,8 @@ impl Default for Config {
             limits: Limits::default(),
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             backoff: Backoff::default(),
+            advertise_url: None,
+            lease_ttl: Self::DEFAULT_LEASE_TTL,
         }
     }
 }
@@ -93,6 +105,24 @@ pub enum ServeError {
     /// Reflection descriptors are broken.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// The URL to publish when leading: the configured one, or one built from the listen address
+/// (loopback for an unspecified address: enough for daemons on one host, and said in the log).
+fn advertise_url(cfg: &Config, listener: &TcpListener) -> String {
+    if let Some(url) = &cfg.advertise_url {
+        return url.clone();
+    }
+    let local = listener
+        .local_addr()
+        .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let url = if local.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}", local.port())
+    } else {
+        format!("http://{local}")
+    };
+    tracing::info!(url = %url, "no --advertise-url given; other daemons on this host reach this one at this URL");
+    url
 }
 
 /// Opens the configured store.
@@ -126,13 +156,26 @@ pub async fn serve(
         .connect_timeout(cfg.backoff.call_timeout)
         .timeout(cfg.backoff.call_timeout)
         .connect_lazy();
-    let (handle, engine, commands) = Engine::new(store, reconcile, health, cfg.engine.clone());
+    let leadership = match store.as_ref() {
+        AnyStore::Etcd(etcd) => {
+            Leadership::elect(etcd.client(), advertise_url(&cfg, &listener), cfg.lease_ttl)
+        }
+        AnyStore::Embedded(_) => Leadership::alone(),
+    };
+    let (handle, engine, commands) = Engine::new(
+        store,
+        reconcile,
+        leadership.role.clone(),
+        health,
+        cfg.engine.clone(),
+    );
     let engine_task = tokio::spawn(engine.run(commands));
     let service = Service::new(
         handle,
         cfg.limits,
         cfg.engine.store_deadline,
         action_controller,
+        leadership,
     );
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)

@@ -1,7 +1,10 @@
 //! The gRPC service. Handlers stay thin: decode, validate, hand a typed command to the engine,
 //! await its answer, encode.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use state_core::{
     ResourceType,
@@ -14,6 +17,9 @@ use tonic::{Request, Response, Status};
 use crate::{
     convert::{self, error_code},
     engine::{ChangeFailure, Command, EngineError, EngineHandle},
+    forward::{self, Forwarder, engine_status},
+    leader::Leadership,
+    lists::Lists,
     pb::{
         actioncontroller::{
             OffloadModelRequest,
@@ -34,27 +40,35 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Service {
     engine: EngineHandle,
-    limits: Limits,
     /// How long a handler waits for the engine.
     wait: Duration,
     action_controller: tonic::transport::Channel,
+    /// Writes this daemon does not lead go to the leader.
+    forwarder: Arc<Forwarder>,
+    lists: Arc<Lists>,
 }
 
 impl Service {
-    /// A service answering from `engine`.
+    /// A service answering from `engine`, forwarding writes to the leader `leadership` names
+    /// while this daemon does not lead.
     pub fn new(
         engine: EngineHandle,
         limits: Limits,
         store_deadline: Duration,
         action_controller: tonic::transport::Channel,
+        leadership: Leadership,
     ) -> Self {
+        // The engine gives up on the store at the deadline; the margin lets its refusal
+        // (with the store's reason) arrive before the handler's own timeout.
+        let wait = store_deadline + Duration::from_secs(2);
+        let forwarder = Arc::new(Forwarder::new(leadership.leader_url));
+        let lists = Lists::start(engine.clone(), forwarder.clone(), limits, wait);
         Service {
             engine,
-            limits,
-            // The engine gives up on the store at the deadline; the margin lets its refusal
-            // (with the store's reason) arrive before the handler's own timeout.
-            wait: store_deadline + Duration::from_secs(2),
+            wait,
             action_controller,
+            forwarder,
+            lists,
         }
     }
 }
@@ -63,13 +77,6 @@ fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
-fn engine_status(e: &EngineError) -> Status {
-    match e {
-        EngineError::Unavailable(_) | EngineError::Stopped => Status::unavailable(e.to_string()),
-        EngineError::Contention(_) => Status::aborted(e.to_string()),
-    }
 }
 
 /// The stateful kind a wire resource type names.
@@ -108,25 +115,8 @@ impl StateManagerConnection for Service {
         &self,
         request: Request<ContainerList>,
     ) -> Result<Response<SendContainerListResponse>, Status> {
-        let list = request.into_inner();
-        let valid = convert::container_list(&list, &self.limits)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        for s in &valid.skipped {
-            tracing::warn!(node = %valid.node, skipped = %s, "invalid container entry skipped");
-        }
-        let accepted = valid.containers.len();
-        let node = valid.node.clone();
-        let summary = self
-            .engine
-            .call(self.wait, |reply| Command::Report {
-                node: valid.node,
-                containers: valid.containers,
-                reply,
-            })
-            .await
-            .and_then(|r| r)
-            .map_err(|e| engine_status(&e))?;
-        let resp = crate::answer::report(&node, accepted, &summary, &valid.skipped);
+        let forwarded = forward::forwarded(request.metadata());
+        let resp = self.lists.receive(request.into_inner(), forwarded).await?;
         Ok(Response::new(SendContainerListResponse { resp }))
     }
 
@@ -134,6 +124,7 @@ impl StateManagerConnection for Service {
         &self,
         request: Request<StateChange>,
     ) -> Result<Response<StateChangeResponse>, Status> {
+        let forwarded = forward::forwarded(request.metadata());
         let sc = request.into_inner();
         let answer = |code: ErrorCode, message: String, details: String| {
             Response::new(StateChangeResponse {
@@ -174,6 +165,25 @@ impl StateManagerConnection for Service {
                 String::new(),
             ),
             Err(ChangeFailure::Rejected(e)) => refused(&e),
+            Err(ChangeFailure::Engine(EngineError::NotLeader)) if forwarded => {
+                return Err(forward::not_leader());
+            }
+            Err(ChangeFailure::Engine(EngineError::NotLeader)) => {
+                let resp = self
+                    .forwarder
+                    .call(self.wait, sc.clone(), |mut c, r| async move {
+                        c.send_state_change(r).await
+                    })
+                    .await;
+                match resp {
+                    Ok(resp) => Response::new(resp),
+                    Err(status) => answer(
+                        ErrorCode::ResourceUnavailable,
+                        "state change not stored".into(),
+                        status.message().to_owned(),
+                    ),
+                }
+            }
             Err(ChangeFailure::Engine(e)) => {
                 let code = match e {
                     EngineError::Contention(_) => ErrorCode::PreconditionFailed,
@@ -288,7 +298,9 @@ impl StateManagerConnection for Service {
         &self,
         request: Request<ApplyArtifactsRequest>,
     ) -> Result<Response<ApplyArtifactsResponse>, Status> {
-        let yaml = request.into_inner().yaml;
+        let forwarded = forward::forwarded(request.metadata());
+        let request = request.into_inner();
+        let yaml = request.yaml.clone();
         let mut docs = Vec::new();
         let mut errors = Vec::new();
         for result in state_artifact::parse(&yaml) {
@@ -303,11 +315,24 @@ impl StateManagerConnection for Service {
         let applied = if docs.is_empty() {
             Vec::new()
         } else {
-            self.engine
+            let result = self
+                .engine
                 .call(self.wait, |reply| Command::Apply { docs, reply })
                 .await
-                .and_then(|r| r)
-                .map_err(|e| engine_status(&e))?
+                .and_then(|r| r);
+            match result {
+                Ok(applied) => applied,
+                Err(EngineError::NotLeader) if !forwarded => {
+                    let resp = self
+                        .forwarder
+                        .call(self.wait, request, |mut c, r| async move {
+                            c.apply_artifacts(r).await
+                        })
+                        .await?;
+                    return Ok(Response::new(resp));
+                }
+                Err(e) => return Err(engine_status(&e)),
+            }
         };
         Ok(Response::new(ApplyArtifactsResponse {
             applied: applied

@@ -6,13 +6,15 @@ mod common;
 use std::time::Duration;
 
 use common::Etcd;
-use state_server::store::{
-    Committed, Store, WatchEvent, Write, embedded::EmbeddedStore, etcd::EtcdStore,
+use state_server::{
+    leader::Fence,
+    store::{Committed, Store, WatchEvent, Write, embedded::EmbeddedStore, etcd::EtcdStore},
 };
 use tokio::sync::mpsc;
 
 fn put(key: &str, value: &str, expected: i64) -> Write {
     Write {
+        fence: None,
         compares: vec![(key.into(), expected)],
         puts: vec![(key.into(), value.into())],
         deletes: vec![],
@@ -22,7 +24,7 @@ fn put(key: &str, value: &str, expected: i64) -> Write {
 async fn applied(store: &impl Store, write: &Write) -> i64 {
     match store.commit(write).await.expect("commit") {
         Committed::Applied { revision } => revision,
-        Committed::Conflict => panic!("unexpected conflict for {write:?}"),
+        other => panic!("unexpected {other:?} for {write:?}"),
     }
 }
 
@@ -68,6 +70,7 @@ async fn conformance(store: &impl Store) {
 
     // A multi-key write is all or nothing: one stale compare blocks the others.
     let multi = Write {
+        fence: None,
         compares: vec![("/model/a/state".into(), r1), ("/model/b/state".into(), 99)],
         puts: vec![
             ("/model/a/state".into(), "MODEL_STATE_RUNNING".into()),
@@ -83,6 +86,7 @@ async fn conformance(store: &impl Store) {
 
     // The right compares apply every op at one new revision.
     let multi = Write {
+        fence: None,
         compares: vec![("/model/a/state".into(), r1), ("/model/b/state".into(), 0)],
         ..multi
     };
@@ -110,6 +114,7 @@ async fn conformance(store: &impl Store) {
     let r4 = applied(
         store,
         &Write {
+            fence: None,
             compares: vec![("/package/p/state".into(), r3)],
             puts: vec![],
             deletes: vec!["/package/p/state".into()],
@@ -136,6 +141,7 @@ async fn conformance(store: &impl Store) {
     let r5 = applied(
         store,
         &Write {
+            fence: None,
             compares: vec![],
             puts: vec![
                 ("/package/a/state".into(), "1".into()),
@@ -167,6 +173,7 @@ async fn conformance(store: &impl Store) {
         applied(
             store,
             &Write {
+                fence: None,
                 compares: vec![],
                 puts,
                 deletes: vec![],
@@ -190,6 +197,52 @@ async fn etcd_store_conforms() {
         .await
         .expect("connect");
     conformance(&store).await;
+
+    // A fenced write applies only while the fence key exists with the fence's creation
+    // revision; a failed compare under a holding fence is a conflict, not a deposition.
+    let mut client = etcd.client().await;
+    let created = client
+        .put("statemanager/leader/1", "http://leader", None)
+        .await
+        .expect("put fence key")
+        .header()
+        .map(|h| h.revision())
+        .expect("revision");
+    let fenced = |fence: i64, expected: i64| Write {
+        fence: Some(Fence {
+            key: b"statemanager/leader/1".to_vec(),
+            revision: fence,
+        }),
+        ..put("/fenced/state", "v", expected)
+    };
+    let r = applied(&store, &fenced(created, 0)).await;
+    assert_eq!(
+        store.commit(&fenced(created, 0)).await.expect("commit"),
+        Committed::Conflict
+    );
+    assert_eq!(
+        store.commit(&fenced(created + 1, r)).await.expect("commit"),
+        Committed::Deposed,
+        "another leadership"
+    );
+    client
+        .delete("statemanager/leader/1", None)
+        .await
+        .expect("delete fence key");
+    assert_eq!(
+        store.commit(&fenced(created, r)).await.expect("commit"),
+        Committed::Deposed,
+        "leadership ended"
+    );
+    assert_eq!(
+        store
+            .get("/fenced/state")
+            .await
+            .expect("get")
+            .map(|kv| kv.mod_revision),
+        Some(r),
+        "a deposed writer wrote nothing"
+    );
 }
 
 #[tokio::test]
@@ -213,7 +266,7 @@ async fn embedded_store_conforms_and_persists() {
         .expect("commit")
     {
         Committed::Applied { revision } => revision,
-        Committed::Conflict => panic!("conflict"),
+        other => panic!("{other:?}"),
     };
     assert_eq!(after, before + 1, "revisions continue after a reopen");
 }

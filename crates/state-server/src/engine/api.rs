@@ -26,9 +26,10 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// Long enough to ride out an etcd leader election (about a second) and a reconnect, short
-    /// enough that a NodeAgent's one-second poll is not held much longer than one cycle.
-    pub const DEFAULT_STORE_DEADLINE_MS: u64 = 5_000;
+    /// Long enough to ride out the replacement of a dead leader daemon (its 5 s lease, then an
+    /// election of about a second) and an etcd leader election, so calls made in that gap wait
+    /// rather than fail; short enough that a NodeAgent is not held for long.
+    pub const DEFAULT_STORE_DEADLINE_MS: u64 = 8_000;
     /// etcd's own default `--max-txn-ops`: a larger transaction is refused by etcd.
     pub const DEFAULT_MAX_TXN_OPS: usize = 128;
 }
@@ -56,6 +57,9 @@ pub enum EngineError {
     /// The engine is not running.
     #[error("the state engine is not running")]
     Stopped,
+    /// Another daemon leads: writes go there.
+    #[error("this daemon is not the leader")]
+    NotLeader,
 }
 
 /// Why a state change was not applied.
@@ -151,6 +155,16 @@ pub enum Command {
         /// Answer channel.
         reply: oneshot::Sender<Result<Vec<(Resource, State)>, EngineError>>,
     },
+}
+
+impl Command {
+    /// Whether it writes state (only the leader carries those out).
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Command::Report { .. } | Command::Change { .. } | Command::Apply { .. }
+        )
+    }
 }
 
 /// The handlers' side of the engine.

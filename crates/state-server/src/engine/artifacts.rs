@@ -95,6 +95,7 @@ impl<S: Store> Engine<S> {
         let mut applied = Vec::new();
         for chunk in docs.chunks(self.cfg.max_txn_ops.max(1)) {
             let write = Write {
+                fence: self.fence(),
                 compares: Vec::new(),
                 puts: chunk
                     .iter()
@@ -105,6 +106,10 @@ impl<S: Store> Engine<S> {
             let revision = match self.store.commit(&write).await {
                 Ok(Committed::Applied { revision }) => revision,
                 Ok(Committed::Conflict) => return Err(EngineError::Contention(1)),
+                Ok(Committed::Deposed) => {
+                    self.step_down();
+                    return Err(EngineError::NotLeader);
+                }
                 Err(e) => {
                     self.set_healthy(false).await;
                     return Err(EngineError::Unavailable(e));

@@ -48,7 +48,7 @@ impl<S: Store> Engine<S> {
             }
             return;
         }
-        let limit = self.cfg.max_txn_ops.max(1);
+        let limit = self.txn_capacity();
         let mut group = Group::default();
         for c in commands {
             let Command::Report {

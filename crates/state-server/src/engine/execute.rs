@@ -39,6 +39,9 @@ impl<S: Store> Engine<S> {
         let mut delay = FIRST_RETRY;
         let mut conflicts = 0;
         loop {
+            if !self.leading() {
+                return Err(EngineError::NotLeader);
+            }
             // After a failed or conflicting write, etcd is read again (and repaired) first.
             if self.dirty {
                 // Loading stores topology events through here: they fail the load instead.

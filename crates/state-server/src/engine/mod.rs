@@ -8,7 +8,7 @@
 //! Files: `api` (what handlers see), here the task and its command loop, `start` (loading and
 //! replaying the store), `state` (state changes; queries are answered in `handle`), `execute` (plan, store, apply,
 //! and the effects that follow), `write` (a plan's compare-and-swap transactions), `batch`
-//! (group commit of queued reports), `artifacts` (topology), `watch` (what other writers
+//! (group commit of queued reports), `artifacts` (topology), `watched` (what other writers
 //! stored).
 
 mod api;
@@ -18,7 +18,7 @@ mod episodes;
 mod execute;
 mod start;
 mod state;
-mod watch;
+mod watched;
 mod write;
 
 use std::{
@@ -36,10 +36,11 @@ use state_core::{
     fleet::{Event, Fleet},
     name::PackageName,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
+    leader::{Fence, Role},
     reconcile::{Delivered, Reconciler},
     store::{Store, StoreError, WatchEvent},
 };
@@ -93,8 +94,10 @@ pub struct Engine<S: Store> {
     dirty: bool,
     /// The fleet is being loaded: a failed write fails the load rather than starting another.
     loading: bool,
-    /// Whether this engine leads (writes state and sends reconciles).
-    leader: bool,
+    /// This engine's role: the leader writes state and sends Reconciles.
+    role: Role,
+    /// Role changes from the election.
+    roles: watch::Receiver<Role>,
     /// When loading last failed, and why.
     last_failure: Option<(tokio::time::Instant, StoreError)>,
     /// Changes seen in the store; replaced at every load.
@@ -121,6 +124,7 @@ impl<S: Store> Engine<S> {
     pub fn new(
         store: Arc<S>,
         (reconciler, delivered): (Reconciler, mpsc::Receiver<Delivered>),
+        roles: watch::Receiver<Role>,
         health: HealthReporter,
         cfg: EngineConfig,
     ) -> (EngineHandle, Self, mpsc::Receiver<Command>) {
@@ -135,7 +139,8 @@ impl<S: Store> Engine<S> {
             healthy: None,
             own: BTreeSet::new(),
             dirty: true,
-            leader: true,
+            role: Role::Follower,
+            roles,
             loading: false,
             last_failure: None,
             watch: mpsc::channel(1).1,
@@ -148,7 +153,42 @@ impl<S: Store> Engine<S> {
 
     /// Whether this engine writes state: the leader (a single daemon always is).
     fn leading(&self) -> bool {
-        self.leader
+        matches!(self.role, Role::Leader(_))
+    }
+
+    /// The fence every write of this leader carries.
+    fn fence(&self) -> Option<Fence> {
+        match &self.role {
+            Role::Leader(fence) => fence.clone(),
+            Role::Follower => None,
+        }
+    }
+
+    /// Takes a new role. A new leader loads the fleet again (repairing etcd and sending owed
+    /// Reconciles); a follower stops sending Reconciles and leaves writes to the leader.
+    async fn take_role(&mut self, role: Role) {
+        if role == self.role {
+            return;
+        }
+        if role == Role::Follower {
+            return self.step_down();
+        }
+        self.role = role;
+        tracing::info!("leading: loading the fleet and writing what it calls for");
+        self.dirty = true;
+        self.last_failure = None;
+        let _ = self.ready().await;
+    }
+
+    /// Stops leading (the election says so, or a fenced write failed).
+    fn step_down(&mut self) {
+        if !self.leading() {
+            return;
+        }
+        self.role = Role::Follower;
+        tracing::warn!("no longer leading: writes go to the new leader");
+        self.reconciler.send(crate::reconcile::Message::Forget);
+        self.marks.clear();
     }
 
     async fn set_healthy(&mut self, healthy: bool) {
@@ -171,13 +211,19 @@ impl<S: Store> Engine<S> {
     /// the fleet is loaded (and whenever a write failed or conflicted, until it is loaded
     /// again), commands are refused rather than answered from a fleet etcd may disagree with.
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let role = self.roles.borrow_and_update().clone();
+        self.take_role(role).await;
         let mut tick = tokio::time::interval(HOUSEKEEPING);
         loop {
             tokio::select! {
                 c = commands.recv() => match c {
                     Some(c) => {
                         if let Err(e) = self.ready().await {
-                            start::refuse(c, &e);
+                            start::refuse(c, EngineError::Unavailable(e));
+                            continue;
+                        }
+                        if !self.leading() && c.writes() {
+                            start::refuse(c, EngineError::NotLeader);
                             continue;
                         }
                         self.command(c, &mut commands).await;
@@ -186,6 +232,10 @@ impl<S: Store> Engine<S> {
                 },
                 Some(event) = self.watch.recv() => self.watched(event).await,
                 Some(d) = self.delivered.recv() => self.delivered(d).await,
+                Ok(()) = self.roles.changed() => {
+                    let role = self.roles.borrow_and_update().clone();
+                    self.take_role(role).await;
+                }
                 _ = tick.tick() => self.housekeeping().await,
             }
         }
@@ -211,7 +261,10 @@ impl<S: Store> Engine<S> {
         self.reports(reports).await;
         if let Some(c) = next {
             if let Err(e) = self.ready().await {
-                return start::refuse(c, &e);
+                return start::refuse(c, EngineError::Unavailable(e));
+            }
+            if !self.leading() && c.writes() {
+                return start::refuse(c, EngineError::NotLeader);
             }
             self.handle(c).await;
         }

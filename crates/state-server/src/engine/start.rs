@@ -96,9 +96,9 @@ impl<S: Store> Engine<S> {
     }
 }
 
-/// Answers a command that arrives while the state cannot be loaded.
-pub(super) fn refuse(command: Command, error: &StoreError) {
-    let e = EngineError::Unavailable(error.clone());
+/// Answers a command the engine cannot carry out now: the state cannot be loaded, or another
+/// daemon leads.
+pub(super) fn refuse(command: Command, e: EngineError) {
     match command {
         Command::Report { reply, .. } => {
             let _ = reply.send(Err(e));

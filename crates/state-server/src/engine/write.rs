@@ -20,10 +20,17 @@ pub(super) enum Written {
 }
 
 impl<S: Store> Engine<S> {
+    /// Keys one transaction may write: etcd's limit counts compares too, and every key is
+    /// compared, as is the leader's fence.
+    pub(super) fn txn_capacity(&self) -> usize {
+        let fence = usize::from(self.fence().is_some());
+        self.cfg.max_txn_ops.saturating_sub(fence).max(1)
+    }
+
     /// Stores a plan's writes, in order, in transactions of at most `max_txn_ops` operations.
     pub(super) async fn write(&mut self, changes: &Changes) -> Result<Written, StoreError> {
         let set = WriteSet::of(changes);
-        for chunk in set.chunks(self.cfg.max_txn_ops) {
+        for chunk in set.chunks(self.txn_capacity()) {
             if let Written::Conflict = self.commit(chunk.iter()).await? {
                 return Ok(Written::Conflict);
             }
@@ -37,7 +44,10 @@ impl<S: Store> Engine<S> {
         &mut self,
         writes: impl Iterator<Item = &'a KeyWrite> + Clone,
     ) -> Result<Written, StoreError> {
-        let mut txn = Write::default();
+        let mut txn = Write {
+            fence: self.fence(),
+            ..Write::default()
+        };
         for w in writes.clone() {
             let expected = self.revisions.get(&w.key).copied().unwrap_or(0);
             txn.compares.push((w.key.clone(), expected));
@@ -47,7 +57,7 @@ impl<S: Store> Engine<S> {
             }
         }
         let outcome = self.store.commit(&txn).await;
-        if !matches!(outcome, Ok(Committed::Applied { .. })) {
+        if !matches!(outcome, Ok(Committed::Applied { .. } | Committed::Deposed)) {
             // A conflict means another writer got there first; an error may even have been
             // applied (a timeout after etcd committed). Either way: read etcd again.
             self.dirty = true;
@@ -66,6 +76,12 @@ impl<S: Store> Engine<S> {
                 Ok(Written::All)
             }
             Committed::Conflict => Ok(Written::Conflict),
+            Committed::Deposed => {
+                // Nothing was written; the caller sees that this engine no longer leads.
+                self.dirty = false;
+                self.step_down();
+                Ok(Written::Conflict)
+            }
         }
     }
 }

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Txn, TxnOp, WatchOptions,
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Txn, TxnOp, TxnOpResponse,
+    WatchOptions,
 };
 use tokio::sync::mpsc;
 
@@ -73,6 +74,11 @@ impl EtcdStore {
         Ok(EtcdStore { client, timeout })
     }
 
+    /// The etcd client, for the election.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     async fn bounded<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
@@ -128,7 +134,7 @@ impl Store for EtcdStore {
     }
 
     async fn commit(&self, write: &Write) -> Result<Committed, StoreError> {
-        let compares: Vec<Compare> = write
+        let mut compares: Vec<Compare> = write
             .compares
             .iter()
             .map(|(k, rev)| Compare::mod_revision(k.as_str(), CompareOp::Equal, *rev))
@@ -140,10 +146,32 @@ impl Store for EtcdStore {
         for k in &write.deletes {
             ops.push(TxnOp::delete(k.as_str(), None));
         }
-        let txn = Txn::new().when(compares).and_then(ops);
+        let mut otherwise = Vec::new();
+        if let Some(fence) = &write.fence {
+            compares.push(Compare::create_revision(
+                fence.key.clone(),
+                CompareOp::Equal,
+                fence.revision,
+            ));
+            // On failure, read the fence key back to tell a lost leadership from a conflict.
+            otherwise.push(TxnOp::get(fence.key.clone(), None));
+        }
+        let txn = Txn::new().when(compares).and_then(ops).or_else(otherwise);
         let mut client = self.client.clone();
         let resp = self.bounded(client.txn(txn)).await?;
         if !resp.succeeded() {
+            if let Some(fence) = &write.fence {
+                let held = resp.op_responses().iter().any(|r| match r {
+                    TxnOpResponse::Get(g) => g
+                        .kvs()
+                        .first()
+                        .is_some_and(|kv| kv.create_revision() == fence.revision),
+                    _ => false,
+                });
+                if !held {
+                    return Ok(Committed::Deposed);
+                }
+            }
             return Ok(Committed::Conflict);
         }
         Ok(Committed::Applied {

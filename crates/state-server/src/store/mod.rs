@@ -38,6 +38,8 @@ pub struct Write {
     pub puts: Vec<(String, String)>,
     /// Keys to remove.
     pub deletes: Vec<String>,
+    /// The writer's leadership, compared too: a deposed leader writes nothing.
+    pub fence: Option<crate::leader::Fence>,
 }
 
 impl Write {
@@ -57,6 +59,8 @@ pub enum Committed {
     },
     /// A compare failed; nothing was written.
     Conflict,
+    /// The fence no longer holds: another daemon leads; nothing was written.
+    Deposed,
 }
 
 /// Keys changed at one revision, in the order written: each with its new value, or `None`

@@ -159,7 +159,7 @@ impl Etcd {
             .expect("etcd client")
     }
 
-    /// Every key and value in etcd.
+    /// Every key and value in etcd, except the leader election's (a new lease each start).
     pub async fn dump(&self) -> Vec<(String, String, i64)> {
         let mut c = self.client().await;
         let resp = c
@@ -171,6 +171,10 @@ impl Etcd {
             .expect("dump");
         resp.kvs()
             .iter()
+            .filter(|kv| {
+                !kv.key()
+                    .starts_with(state_server::leader::ELECTION.as_bytes())
+            })
             .map(|kv| {
                 (
                     kv.key_str().unwrap_or_default().to_owned(),

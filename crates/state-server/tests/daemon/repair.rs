@@ -19,6 +19,7 @@ use state_core::{
 };
 use state_server::{
     engine::{Command, Engine, EngineConfig, EngineError, EngineHandle},
+    leader::Role,
     reconcile::{Backoff, Reconciler},
     store::{Committed, Kv, Snapshot, Store, StoreError, WatchEvent, Write, etcd::EtcdStore},
 };
@@ -130,7 +131,9 @@ async fn a_split_write_that_fails_halfway_is_repaired() {
         ..EngineConfig::default()
     };
     let (health, _) = tonic_health::server::health_reporter();
-    let (engine, task, commands) = Engine::new(store.clone(), reconcile, health, cfg);
+    // Alone on its etcd: the leader, with no fence.
+    let (_role_tx, roles) = tokio::sync::watch::channel(Role::Leader(None));
+    let (engine, task, commands) = Engine::new(store.clone(), reconcile, roles, health, cfg);
     tokio::spawn(task.run(commands));
     report(&engine, ContainerState::Running)
         .await

@@ -1,0 +1,175 @@
+//! Who leads: one daemon among any number on one etcd cluster, elected through etcd's own
+//! lease and election API. The leader's key in the election carries its `--advertise-url`, so
+//! followers know where to forward writes; its creation revision fences every state write
+//! (a deposed leader's transactions fail). A daemon on the embedded store leads alone.
+//!
+//! A lease of `--lease-ttl` seconds is kept alive at a third of its TTL. If the leader dies,
+//! its lease expires within the TTL and the next campaigner is elected.
+
+use std::time::Duration;
+
+use etcd_client::Client;
+use tokio::sync::watch;
+
+/// The name of the election (its keys are `statemanager/leader/{lease}`): outside the state
+/// keys, so no state watch sees it.
+pub const ELECTION: &str = "statemanager/leader";
+
+/// A leader's proof: its election key and that key's creation revision. A transaction that
+/// compares both can only succeed while this leadership lasts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub key: Vec<u8>,
+    pub revision: i64,
+}
+
+/// This daemon's role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Not (yet) the leader: writes go to the leader.
+    Follower,
+    /// The leader; `None` fence: alone on a store no one else writes (embedded).
+    Leader(Option<Fence>),
+}
+
+/// What the rest of the daemon sees of the election.
+#[derive(Clone, Debug)]
+pub struct Leadership {
+    /// This daemon's role.
+    pub role: watch::Receiver<Role>,
+    /// The leader's advertised URL, when one is known.
+    pub leader_url: watch::Receiver<Option<String>>,
+}
+
+impl Leadership {
+    /// A daemon that leads alone, from the start.
+    pub fn alone() -> Leadership {
+        let (role_tx, role) = watch::channel(Role::Leader(None));
+        let (url_tx, leader_url) = watch::channel(None);
+        // Nothing ever changes: keep the senders alive with the daemon.
+        tokio::spawn(async move {
+            role_tx.closed().await;
+            drop(url_tx);
+        });
+        Leadership { role, leader_url }
+    }
+
+    /// Takes part in the election on `client`, advertising `url`, with a lease of `ttl`.
+    pub fn elect(client: Client, url: String, ttl: Duration) -> Leadership {
+        let (role_tx, role) = watch::channel(Role::Follower);
+        let (url_tx, leader_url) = watch::channel(None);
+        tokio::spawn(observe(client.clone(), url_tx));
+        tokio::spawn(campaign(client, url, ttl, role_tx));
+        Leadership { role, leader_url }
+    }
+}
+
+/// Pause after a failed election call.
+const RETRY: Duration = Duration::from_millis(250);
+
+/// Campaigns, leads until the lease is lost, and campaigns again, for as long as anyone
+/// listens.
+async fn campaign(client: Client, url: String, ttl: Duration, role: watch::Sender<Role>) {
+    let ttl_secs = i64::try_from(ttl.as_secs().max(1)).unwrap_or(5);
+    while !role.is_closed() {
+        let mut lease_client = client.lease_client();
+        let lease = match lease_client.grant(ttl_secs, None).await {
+            Ok(l) => l.id(),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot grant an election lease; retrying");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        let (lost_tx, mut lost) = watch::channel(false);
+        let keeper = tokio::spawn(keep_alive(client.clone(), lease, ttl, lost_tx));
+        let mut election = client.election_client();
+        let elected = loop {
+            if *lost.borrow() || role.is_closed() {
+                break None;
+            }
+            // A campaign call returns when elected, or fails at the client's call timeout
+            // while another daemon leads; then it is simply made again.
+            match election.campaign(ELECTION, url.as_bytes(), lease).await {
+                Ok(resp) => break resp.leader().cloned(),
+                Err(e) => {
+                    tracing::trace!(error = %e, "not elected yet");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        };
+        if let Some(key) = elected {
+            let fence = Fence {
+                key: key.key().to_vec(),
+                revision: key.rev(),
+            };
+            tracing::info!(url = %url, revision = fence.revision, "elected leader");
+            let _ = role.send(Role::Leader(Some(fence)));
+            tokio::select! {
+                _ = lost.wait_for(|lost| *lost) => {}
+                () = role.closed() => {}
+            }
+            tracing::warn!("leadership lost (lease not kept alive); campaigning again");
+            let _ = role.send(Role::Follower);
+        }
+        keeper.abort();
+        let _ = lease_client.revoke(lease).await;
+    }
+}
+
+/// Keeps `lease` alive; reports it lost once no keep-alive has succeeded for a whole TTL or
+/// etcd says it expired.
+async fn keep_alive(client: Client, lease: i64, ttl: Duration, lost: watch::Sender<bool>) {
+    let mut last_ok = tokio::time::Instant::now();
+    let mut stream = None;
+    loop {
+        if last_ok.elapsed() >= ttl {
+            let _ = lost.send(true);
+            return;
+        }
+        if stream.is_none() {
+            stream = client.lease_client().keep_alive(lease).await.ok();
+        }
+        if let Some((keeper, responses)) = &mut stream {
+            let answered = async {
+                keeper.keep_alive().await?;
+                responses.message().await
+            };
+            match tokio::time::timeout(ttl / 3, answered).await {
+                Ok(Ok(Some(r))) if r.ttl() > 0 => last_ok = tokio::time::Instant::now(),
+                Ok(Ok(Some(_))) => {
+                    // etcd says the lease is gone.
+                    let _ = lost.send(true);
+                    return;
+                }
+                _ => stream = None,
+            }
+        }
+        tokio::time::sleep(ttl / 3).await;
+    }
+}
+
+/// Follows who leads, for forwarding.
+async fn observe(client: Client, url: watch::Sender<Option<String>>) {
+    let mut election = client.election_client();
+    while !url.is_closed() {
+        if let Ok(resp) = election.leader(ELECTION).await {
+            let _ = url.send(
+                resp.kv()
+                    .and_then(|kv| kv.value_str().ok().map(str::to_owned)),
+            );
+        }
+        match election.observe(ELECTION).await {
+            Ok(mut stream) => {
+                while let Ok(Some(resp)) = stream.message().await {
+                    let _ = url.send(
+                        resp.kv()
+                            .and_then(|kv| kv.value_str().ok().map(str::to_owned)),
+                    );
+                }
+            }
+            Err(e) => tracing::trace!(error = %e, "cannot observe the election; retrying"),
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}

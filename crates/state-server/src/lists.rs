@@ -1,0 +1,176 @@
+//! Container lists (`SendChangedContainerList`): validated, carried out by the leader (here,
+//! or forwarded to it), and kept when refused only because the store or the leader could not
+//! be reached. Pullpiri's NodeAgent never sends a refused list again, so the daemon that
+//! received it keeps it as that node's pending list (the latest wins: a list is a whole
+//! snapshot) and delivers it once it can, unless a newer list from the node came first
+//! (`docs/contract.md#outages`). The caller still gets the refusal.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
+
+use state_core::container::Limits;
+use tonic::Status;
+
+use crate::{
+    convert,
+    engine::{Command, EngineError, EngineHandle},
+    forward::{self, Forwarder, engine_status},
+    pb::monitoringserver::ContainerList,
+};
+
+/// How often pending lists are tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// One node's place in line and its pending list.
+#[derive(Debug, Default)]
+struct Slot {
+    /// Held while one of the node's lists is delivered, so its lists stay in order.
+    turn: Arc<tokio::sync::Mutex<()>>,
+    pending: Option<ContainerList>,
+}
+
+/// Receives, delivers and keeps container lists.
+#[derive(Debug)]
+pub struct Lists {
+    engine: EngineHandle,
+    forwarder: Arc<Forwarder>,
+    limits: Limits,
+    wait: Duration,
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl Lists {
+    /// Starts the lists, and the task that retries pending ones (it ends with them).
+    pub fn start(
+        engine: EngineHandle,
+        forwarder: Arc<Forwarder>,
+        limits: Limits,
+        wait: Duration,
+    ) -> Arc<Lists> {
+        let lists = Arc::new(Lists {
+            engine,
+            forwarder,
+            limits,
+            wait,
+            slots: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(retry(Arc::downgrade(&lists)));
+        lists
+    }
+
+    /// The node's turn, and whatever list of it was pending (a newer list replaces it).
+    fn turn(&self, node: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(node.to_owned()).or_default().turn.clone()
+    }
+
+    fn set_pending(&self, node: &str, list: Option<ContainerList>) -> Option<ContainerList> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = slots.entry(node.to_owned()).or_default();
+        std::mem::replace(&mut slot.pending, list)
+    }
+
+    /// Delivers a list a client sent; `forwarded`: by a follower, which keeps it in order and
+    /// pending if refused.
+    pub async fn receive(&self, list: ContainerList, forwarded: bool) -> Result<String, Status> {
+        if forwarded {
+            // The follower that received it keeps it in line (and pending if refused); this
+            // daemon may even be that follower, with the list's turn held.
+            return self.deliver(&list, true).await;
+        }
+        let node = list.node_name.clone();
+        let turn = self.turn(&node);
+        let _turn = turn.lock().await;
+        if self.set_pending(&node, None).is_some() {
+            tracing::info!(node = %node, "a newer list replaces the node's pending list");
+        }
+        let result = self.deliver(&list, false).await;
+        if let Err(status) = &result
+            && outage(status)
+        {
+            tracing::warn!(node = %node, "list refused by an outage; kept, and delivered once the store is back");
+            self.set_pending(&node, Some(list));
+        }
+        result
+    }
+
+    async fn deliver(&self, list: &ContainerList, forwarded: bool) -> Result<String, Status> {
+        let valid = convert::container_list(list, &self.limits)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        for s in &valid.skipped {
+            tracing::warn!(node = %valid.node, skipped = %s, "invalid container entry skipped");
+        }
+        let accepted = valid.containers.len();
+        let node = valid.node.clone();
+        let result = self
+            .engine
+            .call(self.wait, |reply| Command::Report {
+                node: valid.node,
+                containers: valid.containers,
+                reply,
+            })
+            .await
+            .and_then(|r| r);
+        match result {
+            Ok(summary) => Ok(crate::answer::report(
+                &node,
+                accepted,
+                &summary,
+                &valid.skipped,
+            )),
+            Err(EngineError::NotLeader) if forwarded => Err(forward::not_leader()),
+            Err(EngineError::NotLeader) => self
+                .forwarder
+                .call(self.wait, list.clone(), |mut c, r| async move {
+                    c.send_changed_container_list(r).await
+                })
+                .await
+                .map(|r| r.resp),
+            Err(e) => Err(engine_status(&e)),
+        }
+    }
+
+    /// Tries every pending list once more.
+    async fn retry_pending(&self) {
+        let nodes: Vec<String> = {
+            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots
+                .iter()
+                .filter(|(_, s)| s.pending.is_some())
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        for node in nodes {
+            let turn = self.turn(&node);
+            let _turn = turn.lock().await;
+            let Some(list) = self.set_pending(&node, None) else {
+                continue;
+            };
+            match self.deliver(&list, false).await {
+                Ok(resp) => tracing::info!(node = %node, resp = %resp, "pending list delivered"),
+                Err(status) if outage(&status) => {
+                    self.set_pending(&node, Some(list));
+                }
+                Err(status) => {
+                    tracing::warn!(node = %node, error = %status.message(), "pending list refused; dropped")
+                }
+            }
+        }
+    }
+}
+
+/// Whether a refusal says only that the store or the leader could not be reached.
+fn outage(status: &Status) -> bool {
+    status.code() == tonic::Code::Unavailable
+}
+
+async fn retry(lists: Weak<Lists>) {
+    loop {
+        tokio::time::sleep(RETRY).await;
+        let Some(lists) = lists.upgrade() else { return };
+        lists.retry_pending().await;
+    }
+}
