@@ -1,6 +1,7 @@
 //! etcd outages: requests that must write are refused (nothing half-written, nothing
 //! acknowledged) and health turns NOT_SERVING, then the daemon recovers by itself without
-//! losing acknowledged writes; concurrent reports during an outage; and queries while the state
+//! losing acknowledged writes; container lists refused by the outage are kept and delivered
+//! after it, since a NodeAgent never resends them; concurrent reports during an outage; and queries while the state
 //! could not be loaded answer UNAVAILABLE, never absence (`docs/contract.md#outages`,
 //! `docs/contract.md#queries`).
 
@@ -9,8 +10,8 @@ use std::time::Duration;
 use state_server::pb::statemanager::{ErrorCode, ResourceType};
 
 use crate::{
-    common::{ActionController, Etcd, eventually},
-    harness::{Harness, code, dead, get, list, report_concurrently, running},
+    common::{ActionController, Etcd, checker::check_consistent, eventually},
+    harness::{HELLOWORLD, Harness, code, dead, get, list, report_concurrently, running},
 };
 
 #[tokio::test]
@@ -98,7 +99,7 @@ async fn etcd_outage_refuses_requests_then_recovers_without_losing_acknowledged_
 }
 
 #[tokio::test]
-async fn concurrent_reports_during_an_outage_are_refused_then_accepted() {
+async fn concurrent_reports_during_an_outage_are_refused_then_delivered() {
     let mut h = Harness::start().await;
     let nodes = 6;
     for n in 0..nodes {
@@ -123,27 +124,18 @@ async fn concurrent_reports_during_an_outage_are_refused_then_accepted() {
         assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
     }
     h.etcd.restart().await;
-    // The refused reports changed nothing: the same lists are stored in full once etcd is back.
-    eventually(Duration::from_secs(15), "reports accepted again", || {
-        let mut client = h.client.clone();
-        async move {
-            client
-                .send_changed_container_list(list("n0", vec![dead("m0_a")]))
-                .await
-                .ok()
-        }
-    })
-    .await;
-    let dead_a = |n: usize| vec![dead(&format!("m{n}_a"))];
-    for resp in report_concurrently(&h.client, 1..nodes, dead_a).await {
-        assert!(resp.contains("1 written"), "{resp}");
-    }
+    // Each refused list was kept: all of them reach etcd without being sent again.
     for n in 0..nodes {
-        assert_eq!(
-            h.etcd.value(&format!("/model/m{n}/state")).await.as_deref(),
-            Some("MODEL_STATE_DEAD"),
-            "m{n}"
-        );
+        let key = format!("/model/m{n}/state");
+        eventually(Duration::from_secs(15), &key, || async {
+            (h.etcd.value(&key).await.as_deref() == Some("MODEL_STATE_DEAD")).then_some(())
+        })
+        .await;
+    }
+    // Sent again anyway, they change nothing.
+    let dead_a = |n: usize| vec![dead(&format!("m{n}_a"))];
+    for resp in report_concurrently(&h.client, 0..nodes, dead_a).await {
+        assert!(resp.contains("0 written"), "{resp}");
     }
     h.stop().await;
 }
@@ -198,5 +190,55 @@ async fn queries_during_a_start_up_outage_answer_unavailable() {
         .await
         .expect("loaded state");
     assert_eq!(got.state, "SCENARIO_STATE_IDLE");
+    h.stop().await;
+}
+
+/// Pullpiri's NodeAgent never sends a refused list again. A list refused during an outage is
+/// kept and reaches etcd once it is back, with its cascade and Reconcile, without a resend; a
+/// newer list from the same node replaces it.
+#[tokio::test]
+async fn a_list_refused_during_an_outage_reaches_etcd_after_it() {
+    let mut h = Harness::start().await;
+    h.apply(HELLOWORLD).await;
+    h.report("HPC", vec![running("helloworld_a")]).await;
+    h.report("n2", vec![running("other_a")]).await;
+
+    h.etcd.kill();
+    for (node, list) in [
+        ("HPC", list("HPC", vec![dead("helloworld_a")])),
+        // n2's first refused list is replaced by its second.
+        ("n2", list("n2", vec![dead("other_a")])),
+        (
+            "n2",
+            list("n2", vec![running("other_a"), running("other_b")]),
+        ),
+    ] {
+        let e = h
+            .client
+            .send_changed_container_list(list)
+            .await
+            .expect_err("refused while etcd is down");
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{node}: {e:?}");
+    }
+    h.etcd.restart().await;
+
+    // Nothing is sent again: the kept lists arrive by themselves.
+    eventually(Duration::from_secs(15), "the kept list stored", || async {
+        (h.etcd.value("/package/helloworld/state").await.as_deref() == Some("PACKAGE_STATE_ERROR"))
+            .then_some(())
+    })
+    .await;
+    h.assert_stored("/container/helloworld_a/state", "dead")
+        .await;
+    h.assert_stored("/model/helloworld/state", "MODEL_STATE_DEAD")
+        .await;
+    let calls = h.ac.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    eventually(Duration::from_secs(5), "n2's newer list stored", || async {
+        h.etcd.value("/container/other_b/state").await.map(|_| ())
+    })
+    .await;
+    h.assert_stored("/container/other_a/state", "running").await;
+    check_consistent(&h.etcd, &[]).await;
     h.stop().await;
 }
