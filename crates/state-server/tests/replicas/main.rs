@@ -11,4 +11,5 @@ mod common;
 mod harness;
 
 mod alternating;
+mod failover;
 mod replica;
