@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
-use etcd_client::Client;
 use tokio::sync::watch;
+
+use crate::store::etcd::EtcdStore;
 
 /// The name of the election (its keys are `statemanager/leader/{lease}`): outside the state
 /// keys, so no state watch sees it.
@@ -54,12 +55,12 @@ impl Leadership {
         Leadership { role, leader_url }
     }
 
-    /// Takes part in the election on `client`, advertising `url`, with a lease of `ttl`.
-    pub fn elect(client: Client, url: String, ttl: Duration) -> Leadership {
+    /// Takes part in the election on `etcd`, advertising `url`, with a lease of `ttl`.
+    pub fn elect(etcd: EtcdStore, url: String, ttl: Duration) -> Leadership {
         let (role_tx, role) = watch::channel(Role::Follower);
         let (url_tx, leader_url) = watch::channel(None);
-        tokio::spawn(observe(client.clone(), url_tx));
-        tokio::spawn(campaign(client, url, ttl, role_tx));
+        tokio::spawn(observe(etcd.clone(), url_tx));
+        tokio::spawn(campaign(etcd, url, ttl, role_tx));
         Leadership { role, leader_url }
     }
 }
@@ -69,27 +70,27 @@ const RETRY: Duration = Duration::from_millis(250);
 
 /// Campaigns, leads until the lease is lost, and campaigns again, for as long as anyone
 /// listens.
-async fn campaign(client: Client, url: String, ttl: Duration, role: watch::Sender<Role>) {
+async fn campaign(etcd: EtcdStore, url: String, ttl: Duration, role: watch::Sender<Role>) {
     let ttl_secs = i64::try_from(ttl.as_secs().max(1)).unwrap_or(5);
     while !role.is_closed() {
-        let mut lease_client = client.lease_client();
-        let lease = match lease_client.grant(ttl_secs, None).await {
+        let lease = match etcd.client().lease_client().grant(ttl_secs, None).await {
             Ok(l) => l.id(),
             Err(e) => {
                 tracing::debug!(error = %e, "cannot grant an election lease; retrying");
+                etcd.rotate();
                 tokio::time::sleep(RETRY).await;
                 continue;
             }
         };
         let (lost_tx, mut lost) = watch::channel(false);
-        let keeper = tokio::spawn(keep_alive(client.clone(), lease, ttl, lost_tx));
-        let mut election = client.election_client();
+        let keeper = tokio::spawn(keep_alive(etcd.clone(), lease, ttl, lost_tx));
         let elected = loop {
             if *lost.borrow() || role.is_closed() {
                 break None;
             }
             // A campaign call returns when elected, or fails at the client's call timeout
             // while another daemon leads; then it is simply made again.
+            let mut election = etcd.client().election_client();
             match election.campaign(ELECTION, url.as_bytes(), lease).await {
                 Ok(resp) => break resp.leader().cloned(),
                 Err(e) => {
@@ -113,13 +114,13 @@ async fn campaign(client: Client, url: String, ttl: Duration, role: watch::Sende
             let _ = role.send(Role::Follower);
         }
         keeper.abort();
-        let _ = lease_client.revoke(lease).await;
+        let _ = etcd.client().lease_client().revoke(lease).await;
     }
 }
 
 /// Keeps `lease` alive; reports it lost once no keep-alive has succeeded for a whole TTL or
-/// etcd says it expired.
-async fn keep_alive(client: Client, lease: i64, ttl: Duration, lost: watch::Sender<bool>) {
+/// etcd says it expired. A keep-alive that fails is tried again at once on the next member.
+async fn keep_alive(etcd: EtcdStore, lease: i64, ttl: Duration, lost: watch::Sender<bool>) {
     let mut last_ok = tokio::time::Instant::now();
     let mut stream = None;
     loop {
@@ -128,31 +129,42 @@ async fn keep_alive(client: Client, lease: i64, ttl: Duration, lost: watch::Send
             return;
         }
         if stream.is_none() {
-            stream = client.lease_client().keep_alive(lease).await.ok();
+            stream = etcd.client().lease_client().keep_alive(lease).await.ok();
         }
-        if let Some((keeper, responses)) = &mut stream {
-            let answered = async {
-                keeper.keep_alive().await?;
-                responses.message().await
-            };
-            match tokio::time::timeout(ttl / 3, answered).await {
-                Ok(Ok(Some(r))) if r.ttl() > 0 => last_ok = tokio::time::Instant::now(),
-                Ok(Ok(Some(_))) => {
-                    // etcd says the lease is gone.
-                    let _ = lost.send(true);
-                    return;
+        let mut pause = ttl / 3;
+        match &mut stream {
+            Some((keeper, responses)) => {
+                let answered = async {
+                    keeper.keep_alive().await?;
+                    responses.message().await
+                };
+                match tokio::time::timeout(ttl / 3, answered).await {
+                    Ok(Ok(Some(r))) if r.ttl() > 0 => last_ok = tokio::time::Instant::now(),
+                    Ok(Ok(Some(_))) => {
+                        // etcd says the lease is gone.
+                        let _ = lost.send(true);
+                        return;
+                    }
+                    _ => {
+                        stream = None;
+                        etcd.rotate();
+                        pause = RETRY;
+                    }
                 }
-                _ => stream = None,
+            }
+            None => {
+                etcd.rotate();
+                pause = RETRY;
             }
         }
-        tokio::time::sleep(ttl / 3).await;
+        tokio::time::sleep(pause).await;
     }
 }
 
 /// Follows who leads, for forwarding.
-async fn observe(client: Client, url: watch::Sender<Option<String>>) {
-    let mut election = client.election_client();
+async fn observe(etcd: EtcdStore, url: watch::Sender<Option<String>>) {
     while !url.is_closed() {
+        let mut election = etcd.client().election_client();
         if let Ok(resp) = election.leader(ELECTION).await {
             let _ = url.send(
                 resp.kv()
@@ -168,7 +180,10 @@ async fn observe(client: Client, url: watch::Sender<Option<String>>) {
                     );
                 }
             }
-            Err(e) => tracing::trace!(error = %e, "cannot observe the election; retrying"),
+            Err(e) => {
+                tracing::trace!(error = %e, "cannot observe the election; retrying");
+                etcd.rotate();
+            }
         }
         tokio::time::sleep(RETRY).await;
     }

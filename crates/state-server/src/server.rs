@@ -157,9 +157,11 @@ pub async fn serve(
         .timeout(cfg.backoff.call_timeout)
         .connect_lazy();
     let leadership = match store.as_ref() {
-        AnyStore::Etcd(etcd) => {
-            Leadership::elect(etcd.client(), advertise_url(&cfg, &listener), cfg.lease_ttl)
-        }
+        AnyStore::Etcd(etcd) => Leadership::elect(
+            etcd.as_ref().clone(),
+            advertise_url(&cfg, &listener),
+            cfg.lease_ttl,
+        ),
         AnyStore::Embedded(_) => Leadership::alone(),
     };
     let (handle, engine, commands) = Engine::new(

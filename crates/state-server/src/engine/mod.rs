@@ -218,7 +218,7 @@ impl<S: Store> Engine<S> {
             tokio::select! {
                 c = commands.recv() => match c {
                     Some(c) => {
-                        if let Err(e) = self.ready().await {
+                        if let Err(e) = self.ready_for_request().await {
                             start::refuse(c, EngineError::Unavailable(e));
                             continue;
                         }
@@ -260,7 +260,7 @@ impl<S: Store> Engine<S> {
         }
         self.reports(reports).await;
         if let Some(c) = next {
-            if let Err(e) = self.ready().await {
+            if let Err(e) = self.ready_for_request().await {
                 return start::refuse(c, EngineError::Unavailable(e));
             }
             if !self.leading() && c.writes() {
@@ -271,29 +271,52 @@ impl<S: Store> Engine<S> {
     }
 
     /// Makes sure the fleet agrees with etcd: loads it (again) if it was never loaded or a
-    /// write since may have left etcd elsewhere. Attempts are spaced by [`START_RETRY`]; in
-    /// between, the last failure is the answer.
+    /// write since may have left etcd elsewhere. One attempt; see
+    /// [`Engine::ready_for_request`].
     async fn ready(&mut self) -> Result<(), StoreError> {
+        self.ready_until(None).await
+    }
+
+    /// As [`Engine::ready`], for a request: attempts go on until the store deadline, so a
+    /// request made while etcd elects a leader waits rather than fails.
+    async fn ready_for_request(&mut self) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + self.cfg.store_deadline;
+        self.ready_until(Some(deadline)).await
+    }
+
+    async fn ready_until(
+        &mut self,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(), StoreError> {
         if !self.dirty {
             return Ok(());
         }
-        let now = tokio::time::Instant::now();
+        // A request that just waited a whole deadline in vain: the ones queued behind it are
+        // answered at once rather than each waiting again.
         if let Some((at, e)) = &self.last_failure
-            && now < *at + START_RETRY
+            && tokio::time::Instant::now() < *at + START_RETRY
         {
             return Err(e.clone());
         }
-        match self.resync().await {
-            Ok(()) => {
-                self.last_failure = None;
-                self.set_healthy(true).await;
-                Ok(())
-            }
-            Err(e) => {
-                self.set_healthy(false).await;
-                tracing::warn!(error = %e, "cannot load state from the store; retrying");
-                self.last_failure = Some((tokio::time::Instant::now(), e.clone()));
-                Err(e)
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.resync().await {
+                Ok(()) => {
+                    self.last_failure = None;
+                    self.set_healthy(true).await;
+                    return Ok(());
+                }
+                Err(e) => {
+                    let now = tokio::time::Instant::now();
+                    if deadline.is_none_or(|d| now + delay > d) {
+                        self.set_healthy(false).await;
+                        tracing::warn!(error = %e, "cannot load state from the store; retrying");
+                        self.last_failure = Some((now, e.clone()));
+                        return Err(e);
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
             }
         }
     }

@@ -1,6 +1,12 @@
 //! The etcd store (production, and the path to a multi-node deployment).
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Txn, TxnOp, TxnOpResponse,
@@ -14,10 +20,13 @@ use super::{Changes, Committed, Kv, Snapshot, Store, StoreError, WatchEvent, Wri
 /// even when values are node memberships of hundreds of containers.
 const LOAD_PAGE: i64 = 500;
 
-/// A handle on an etcd cluster. Cheap to clone.
+/// A handle on an etcd cluster: one client per member, so that a call the member in use cannot
+/// answer is made on the next one. Cheap to clone.
 #[derive(Clone)]
 pub struct EtcdStore {
-    client: Client,
+    clients: Arc<Vec<Client>>,
+    /// The member in use: the last one that answered.
+    current: Arc<AtomicUsize>,
     timeout: Duration,
 }
 
@@ -61,34 +70,95 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 impl EtcdStore {
-    /// Connects lazily to `endpoints`; every call is bounded by `timeout`.
+    /// Connects lazily to `endpoints`; every call is bounded by `timeout` per member tried.
     pub async fn connect(endpoints: &[String], timeout: Duration) -> Result<Self, StoreError> {
         let options = ConnectOptions::new()
             .with_connect_timeout(timeout)
             .with_timeout(timeout)
             .with_keep_alive(Duration::from_secs(5), timeout)
             .with_keep_alive_while_idle(true);
-        let client = Client::connect(endpoints, Some(options))
-            .await
-            .map_err(unavailable)?;
-        Ok(EtcdStore { client, timeout })
+        let mut clients = Vec::with_capacity(endpoints.len());
+        for endpoint in endpoints {
+            let client = Client::connect([endpoint], Some(options.clone()))
+                .await
+                .map_err(unavailable)?;
+            clients.push(client);
+        }
+        if clients.is_empty() {
+            return Err(StoreError::internal("etcd", NoEndpoints));
+        }
+        Ok(EtcdStore {
+            clients: Arc::new(clients),
+            current: Arc::new(AtomicUsize::new(0)),
+            timeout,
+        })
     }
 
-    /// The etcd client, for the election.
+    /// A client on the member in use, for the election.
     pub fn client(&self) -> Client {
-        self.client.clone()
+        let i = self.current.load(Ordering::Relaxed) % self.clients.len();
+        self.clients[i].clone()
     }
 
-    async fn bounded<T>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(r) => r.map_err(unavailable),
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
+    /// Moves to the next member, after a call made outside [`EtcdStore::call`] failed.
+    pub fn rotate(&self) {
+        if self.clients.len() > 1 {
+            self.current.fetch_add(1, Ordering::Relaxed);
         }
     }
+
+    /// Runs `call` on the member in use; if that member cannot answer (it died, or lost its
+    /// quorum), on each other member in turn. The first that answers stays in use. A refusal
+    /// every member would give (bad input) is returned at once.
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let n = self.clients.len();
+        let first = self.current.load(Ordering::Relaxed);
+        let mut last = StoreError::Timeout(self.timeout);
+        for k in 0..n {
+            let i = (first + k) % n;
+            match tokio::time::timeout(self.timeout, call(self.clients[i].clone())).await {
+                Ok(Ok(v)) => {
+                    if k > 0 {
+                        self.current.store(i, Ordering::Relaxed);
+                        tracing::info!(member = i, "etcd member in use changed");
+                    }
+                    return Ok(v);
+                }
+                Ok(Err(e)) if !elsewhere(&e) => return Err(unavailable(e)),
+                Ok(Err(e)) => last = unavailable(e),
+                Err(_) => last = StoreError::Timeout(self.timeout),
+            }
+        }
+        Err(last)
+    }
 }
+
+/// Whether another member might answer where this one failed: not for a refusal of the
+/// request itself.
+fn elsewhere(e: &etcd_client::Error) -> bool {
+    use tonic::Code;
+    match e {
+        etcd_client::Error::GRpcStatus(s) => !matches!(
+            s.code(),
+            Code::InvalidArgument
+                | Code::FailedPrecondition
+                | Code::PermissionDenied
+                | Code::Unauthenticated
+                | Code::ResourceExhausted
+                | Code::OutOfRange
+        ),
+        _ => true,
+    }
+}
+
+/// `connect` was given no endpoint.
+#[derive(Debug, thiserror::Error)]
+#[error("no etcd endpoint given")]
+struct NoEndpoints;
 
 impl Store for EtcdStore {
     fn name(&self) -> &'static str {
@@ -107,9 +177,11 @@ impl Store for EtcdStore {
                 // Every page is read at the first page's revision: one consistent view.
                 options = options.with_revision(snapshot.revision);
             }
-            let mut client = self.client.clone();
             let resp = self
-                .bounded(client.get(from.clone(), Some(options)))
+                .call(|mut c| {
+                    let (from, options) = (from.clone(), options.clone());
+                    async move { c.get(from, Some(options)).await }
+                })
                 .await?;
             if snapshot.revision == 0 {
                 snapshot.revision = resp.header().map_or(0, |h| h.revision());
@@ -128,8 +200,9 @@ impl Store for EtcdStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Kv>, StoreError> {
-        let mut client = self.client.clone();
-        let resp = self.bounded(client.get(key, None)).await?;
+        let resp = self
+            .call(|mut c| async move { c.get(key, None).await })
+            .await?;
         resp.kvs().first().map(kv).transpose()
     }
 
@@ -157,8 +230,12 @@ impl Store for EtcdStore {
             otherwise.push(TxnOp::get(fence.key.clone(), None));
         }
         let txn = Txn::new().when(compares).and_then(ops).or_else(otherwise);
-        let mut client = self.client.clone();
-        let resp = self.bounded(client.txn(txn)).await?;
+        let resp = self
+            .call(|mut c| {
+                let txn = txn.clone();
+                async move { c.txn(txn).await }
+            })
+            .await?;
         if !resp.succeeded() {
             if let Some(fence) = &write.fence {
                 let held = resp.op_responses().iter().any(|r| match r {
@@ -192,10 +269,11 @@ impl Store for EtcdStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut client = self.client.clone();
-        self.bounded(client.get("/", Some(GetOptions::new().with_count_only())))
-            .await
-            .map(|_| ())
+        self.call(
+            |mut c| async move { c.get("/", Some(GetOptions::new().with_count_only())).await },
+        )
+        .await
+        .map(|_| ())
     }
 }
 
@@ -204,12 +282,13 @@ impl EtcdStore {
     async fn watch_loop(self, prefix: String, mut next: i64, events: mpsc::Sender<WatchEvent>) {
         let mut delay = Duration::from_millis(100);
         while !events.is_closed() {
-            let mut client = self.client.clone();
+            let mut client = self.client();
             let opts = WatchOptions::new().with_prefix().with_start_revision(next);
             let mut stream = match client.watch(prefix.as_str(), Some(opts)).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::debug!(prefix = %prefix, error = %e, "watch could not start; retrying");
+                    self.rotate();
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
                     continue;
@@ -286,6 +365,7 @@ impl EtcdStore {
                     Ok(None) => break,
                     Err(e) => {
                         tracing::debug!(prefix = %prefix, error = %e, "watch stream failed; reconnecting");
+                        self.rotate();
                         break;
                     }
                 }

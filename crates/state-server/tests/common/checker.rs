@@ -17,13 +17,17 @@ use super::Etcd;
 /// Checks etcd as described above; `direct` names the models and packages whose stored state
 /// was set directly. Returns how many states it checked.
 pub async fn check_consistent(etcd: &Etcd, direct: &[&str]) -> usize {
-    let dump = etcd.dump().await;
+    check_stored(&etcd.dump().await, direct)
+}
+
+/// [`check_consistent`] on keys already read (`(key, value, revision)`).
+pub fn check_stored(dump: &[(String, String, i64)], direct: &[&str]) -> usize {
     let mut fleet = Fleet::new();
     let mut containers = std::collections::HashMap::new();
     let mut nodes = Vec::new();
     let mut stored_models = Vec::new();
     let mut stored_packages = Vec::new();
-    for (key, value, _) in &dump {
+    for (key, value, _) in dump {
         if let Some(node) = parse_node_key(key) {
             nodes.push((node, members::decode(value).expect("readable membership")));
             continue;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod checker;
+pub mod cluster;
 
 use std::{
     net::SocketAddr,
@@ -37,7 +38,7 @@ pub fn free_port() -> u16 {
         .expect("no free port")
 }
 
-fn etcd_binary() -> PathBuf {
+pub(crate) fn etcd_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("ETCD_BIN") {
         return PathBuf::from(p);
     }
@@ -47,6 +48,31 @@ fn etcd_binary() -> PathBuf {
         }
     }
     PathBuf::from("etcd")
+}
+
+/// Every key and value `client` reads, except the leader election's (a new lease each start).
+pub async fn dump(client: &mut etcd_client::Client) -> Vec<(String, String, i64)> {
+    let resp = client
+        .get(
+            vec![0u8],
+            Some(etcd_client::GetOptions::new().with_from_key()),
+        )
+        .await
+        .expect("dump");
+    resp.kvs()
+        .iter()
+        .filter(|kv| {
+            !kv.key()
+                .starts_with(state_server::leader::ELECTION.as_bytes())
+        })
+        .map(|kv| {
+            (
+                kv.key_str().unwrap_or_default().to_owned(),
+                kv.value_str().unwrap_or_default().to_owned(),
+                kv.mod_revision(),
+            )
+        })
+        .collect()
 }
 
 /// A real etcd server on loopback with its own data directory.
@@ -161,28 +187,7 @@ impl Etcd {
 
     /// Every key and value in etcd, except the leader election's (a new lease each start).
     pub async fn dump(&self) -> Vec<(String, String, i64)> {
-        let mut c = self.client().await;
-        let resp = c
-            .get(
-                vec![0u8],
-                Some(etcd_client::GetOptions::new().with_from_key()),
-            )
-            .await
-            .expect("dump");
-        resp.kvs()
-            .iter()
-            .filter(|kv| {
-                !kv.key()
-                    .starts_with(state_server::leader::ELECTION.as_bytes())
-            })
-            .map(|kv| {
-                (
-                    kv.key_str().unwrap_or_default().to_owned(),
-                    kv.value_str().unwrap_or_default().to_owned(),
-                    kv.mod_revision(),
-                )
-            })
-            .collect()
+        dump(&mut self.client().await).await
     }
 
     /// A counter from etcd's Prometheus metrics: the sum of every series whose line starts

@@ -11,5 +11,6 @@ mod common;
 mod harness;
 
 mod alternating;
+mod cluster;
 mod failover;
 mod replica;
