@@ -27,7 +27,7 @@ async fn losing_the_etcd_leader_loses_nothing_acknowledged() {
         }
         let node = format!("n{}", i % 5);
         let name = format!("m{}_a", i % 5);
-        let (containers, state) = if (i / 5) % 2 == 0 {
+        let (containers, state) = if (i / 5).is_multiple_of(2) {
             (vec![running(&name)], "running")
         } else {
             (vec![dead(&name)], "dead")

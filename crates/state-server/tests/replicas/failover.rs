@@ -18,7 +18,7 @@ const NODES: usize = 4;
 fn list_at(i: usize) -> (String, Vec<ContainerInfo>, &'static str) {
     let node = format!("n{}", i % NODES);
     let name = format!("m{}_a", i % NODES);
-    if (i / NODES) % 2 == 0 {
+    if (i / NODES).is_multiple_of(2) {
         (node, vec![running(&name)], "running")
     } else {
         (node, vec![dead(&name)], "dead")
