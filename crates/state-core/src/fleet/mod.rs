@@ -10,7 +10,7 @@
 //! Files: [`plan`] (events in, changes out), `planner` (the working state of one plan), `op`
 //! (the primitive changes and how they apply), [`undo`] (their inverse), `query` (what the
 //! fleet answers), [`observe`] (what other writers stored), `rebuild` (a fleet from a whole
-//! store snapshot, and the repair it calls for), and here the fleet itself with start-up loading and commits.
+//! store snapshot, and the repair it calls for), and here the fleet itself and its commits.
 
 use alloc::{collections::BTreeSet, vec::Vec};
 
@@ -30,8 +30,6 @@ pub use undo::Undo;
 
 use crate::{
     ContainerState, ModelState, PackageState, ScenarioState,
-    error::ParseStateError,
-    key::StateKey,
     name::{ContainerName, ModelName, NodeName, PackageName, ScenarioName},
     table::Counts,
 };
@@ -96,57 +94,6 @@ impl Fleet {
     /// An empty fleet.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Records a state read from the store at start-up, without planning anything.
-    pub fn load(&mut self, key: &StateKey, value: &str) -> Result<(), ParseStateError> {
-        self.generation += 1;
-        match key {
-            StateKey::Container(name) => {
-                let state = ContainerState::parse(value)?;
-                match self.owner.get(name) {
-                    Some(node) => {
-                        if let Some(e) = self.nodes.get_mut(node).and_then(|l| l.get_mut(name)) {
-                            e.state = state;
-                        }
-                    }
-                    None => {
-                        self.stored_containers.insert(name.clone(), state);
-                    }
-                }
-            }
-            StateKey::Model(name) => {
-                let state = ModelState::parse(value)?;
-                let old = self.models.get(name).map(|m| m.state);
-                let entry = self
-                    .models
-                    .entry(name.clone())
-                    .or_insert_with(|| ModelEntry {
-                        state,
-                        containers: Counts::default(),
-                        links: HashMap::new(),
-                    });
-                entry.state = state;
-                let packages: Vec<PackageName> = entry.links.keys().cloned().collect();
-                if let Some(old) = old {
-                    for p in packages {
-                        if let Some(pkg) = self.packages.get_mut(&p) {
-                            pkg.models.remove(old);
-                            pkg.models.add(state);
-                        }
-                    }
-                }
-            }
-            StateKey::Package(name) => {
-                let state = PackageState::parse(value)?;
-                self.packages.entry(name.clone()).or_default().state = Some(state);
-            }
-            StateKey::Scenario(name) => {
-                let state = ScenarioState::parse(value)?;
-                self.scenarios.entry(name.clone()).or_default().state = Some(state);
-            }
-        }
-        Ok(())
     }
 
     /// Plans one event without changing the fleet.

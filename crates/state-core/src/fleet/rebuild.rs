@@ -7,8 +7,10 @@
 
 use alloc::vec::Vec;
 
-use super::{Changes, Event, Fleet, Observed, Reconcile, Update};
-use crate::{PackageState, container::ReportedContainer, key::StateKey, members};
+use hashbrown::HashMap;
+
+use super::{Changes, Event, Fleet, ModelEntry, Observed, Reconcile, Update};
+use crate::{PackageState, container::ReportedContainer, members, table::Counts};
 
 impl Fleet {
     /// Rebuilds the fleet from `stored` (every state and membership key as stored) and
@@ -22,19 +24,28 @@ impl Fleet {
                 fleet.stored_containers.insert(name.clone(), *s);
             }
         }
+        // Stored outputs first, each as stored and counting nothing yet: the topology and the
+        // memberships below are applied as events, which count every container and model.
         for (name, state) in &stored.models {
             if let Some(s) = state {
-                let _ = fleet.load(&StateKey::Model(name.clone()), s.stored());
+                fleet.models.insert(
+                    name.clone(),
+                    ModelEntry {
+                        state: *s,
+                        containers: Counts::default(),
+                        links: HashMap::new(),
+                    },
+                );
             }
         }
         for (name, state) in &stored.packages {
             if let Some(s) = state {
-                let _ = fleet.load(&StateKey::Package(name.clone()), s.stored());
+                fleet.packages.entry(name.clone()).or_default().state = Some(*s);
             }
         }
         for (name, state) in &stored.scenarios {
             if let Some(s) = state {
-                let _ = fleet.load(&StateKey::Scenario(name.clone()), s.stored());
+                fleet.scenarios.entry(name.clone()).or_default().state = Some(*s);
             }
         }
         for event in topology {

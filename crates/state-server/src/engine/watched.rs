@@ -70,11 +70,16 @@ impl<S: Store> Engine<S> {
         if seen.is_empty() {
             return;
         }
-        tracing::info!(
-            revision,
-            keys = changes.len(),
-            "state written by another writer; taking it in"
-        );
+        if self.leading() {
+            tracing::info!(
+                revision,
+                keys = changes.len(),
+                "state written by another writer; taking it in"
+            );
+        } else {
+            // A follower sees every one of the leader's writes this way.
+            tracing::debug!(revision, keys = changes.len(), "leader's write taken in");
+        }
         for event in self.fleet.observe(&seen) {
             let mut plan = self.fleet.plan(&event);
             plan.changes.without_stored(&seen);
