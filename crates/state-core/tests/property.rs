@@ -3,6 +3,11 @@
 //! re-derives every state from scratch after each event, with the contract's rules written out
 //! as plain `if`s (not the core's tables). States and plans must agree after every event.
 //!
+//! Steps mix events with writes another writer makes to the store (`Fleet::observe`), and a
+//! simulated store takes every plan's writes: after each step without a direct update in
+//! force, a fleet rebuilt from that store (`Fleet::rebuild`, as a restart or a repair does)
+//! must be the same fleet and call for no write.
+//!
 //! Direct updates (`SetModel`, `SetPackage`) hold until the resource is re-evaluated: a model
 //! when the (name, state) set of its containers changes, a package when its artifact, its
 //! members or one of its members' states change. The reference keeps each override with a
@@ -612,6 +617,7 @@ fn check_writes(plan: &Changes, before: &Snapshot, after: &Snapshot) {
 }
 
 fn run(steps: &[Step]) {
+    let mut store = Store::default();
     let mut fleet = Fleet::new();
     let mut naive = Naive::default();
     let mut before = Snapshot::default();
@@ -622,11 +628,15 @@ fn run(steps: &[Step]) {
                 let (key, value) = write.key_value();
                 let mut seen = Observed::new();
                 assert!(seen.add(&key, value.as_deref()).expect("a valid value"));
+                store.write(&key, value.clone());
                 for event in fleet.observe(&seen) {
-                    let plan = fleet.plan(&event);
+                    let mut plan = fleet.plan(&event);
+                    plan.changes.without_stored(&seen);
+                    store.apply(&plan.changes);
                     fleet.commit(plan).expect("plan is fresh");
                 }
                 let back = fleet.written_back(&seen);
+                store.apply(&back);
                 naive.observe(write, &before);
                 before = naive.derive();
                 let snap = fleet_snapshot(&fleet);
@@ -638,6 +648,7 @@ fn run(steps: &[Step]) {
                         "step {i}: written back"
                     );
                 }
+                check_rebuild(i, &fleet, &naive, &store);
                 continue;
             }
         };
@@ -668,6 +679,7 @@ fn run(steps: &[Step]) {
             );
         }
         let plan = fleet.plan(event);
+        store.apply(&plan.changes);
         fleet.commit_checked(plan, |plan| {
             naive.apply(event, &before);
             let after = naive.derive();
@@ -685,7 +697,62 @@ fn run(steps: &[Step]) {
             before,
             "event {i}: {event:?}: states differ"
         );
+        check_rebuild(i, &fleet, &naive, &store);
     }
+}
+
+/// What the store holds after the plans so far: every key with its value.
+#[derive(Default)]
+struct Store(BTreeMap<String, String>);
+
+impl Store {
+    fn write(&mut self, key: &str, value: Option<String>) {
+        match value {
+            Some(v) => self.0.insert(key.to_owned(), v),
+            None => self.0.remove(key),
+        };
+    }
+
+    fn apply(&mut self, changes: &Changes) {
+        for w in &WriteSet::of(changes) {
+            self.write(&w.key, w.value.as_deref().map(str::to_owned));
+        }
+    }
+}
+
+/// A fleet rebuilt from the store and the artifacts (as a restart or a repair does) is the
+/// fleet itself, and calls for no write — unless a direct update is in force, which a rebuild
+/// does not keep.
+fn check_rebuild(step: usize, fleet: &Fleet, naive: &Naive, store: &Store) {
+    if !naive.model_override.is_empty() || !naive.package_override.is_empty() {
+        return;
+    }
+    let mut stored = Observed::new();
+    for (key, value) in &store.0 {
+        stored.add(key, Some(value)).expect("readable stored value");
+    }
+    let mut topology: Vec<Event> = naive
+        .artifacts
+        .iter()
+        .map(|(p, models)| Event::PutPackage {
+            package: p.clone(),
+            models: models.clone(),
+        })
+        .collect();
+    topology.extend(naive.targets.iter().map(|(s, t)| Event::PutScenario {
+        scenario: s.clone(),
+        target: t.clone(),
+    }));
+    let (rebuilt, repair) = Fleet::rebuild(&stored, &topology);
+    assert_eq!(
+        fleet_snapshot(&rebuilt),
+        fleet_snapshot(fleet),
+        "step {step}: a fleet rebuilt from the store differs"
+    );
+    assert!(
+        repair.writes_nothing(),
+        "step {step}: a rebuild of a consistent store writes {repair:?}"
+    );
 }
 
 trait CommitChecked {
