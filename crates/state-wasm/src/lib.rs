@@ -122,20 +122,7 @@ impl WasmFleet {
     }
 
     fn node_list(&self, node: &NodeName) -> Vec<ReportedContainer> {
-        self.inner
-            .nodes()
-            .find(|(n, _)| *n == node)
-            .map(|(_, list)| {
-                list.iter()
-                    .map(|(name, e)| ReportedContainer {
-                        name: name.clone(),
-                        state: e.state,
-                        model: e.model.clone(),
-                        package: e.package.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.inner.reported(node)
     }
 
     /// A `Package/{name}` artifact listing `models`.

@@ -184,23 +184,6 @@ impl Fleet {
         events
     }
 
-    /// A node's list as the fleet holds it, as a report.
-    fn reported(&self, node: &NodeName) -> Vec<ReportedContainer> {
-        self.nodes
-            .get(node)
-            .map(|list| {
-                list.iter()
-                    .map(|(name, e)| ReportedContainer {
-                        name: name.clone(),
-                        state: e.state,
-                        model: e.model.clone(),
-                        package: e.package.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// The model and package states whose keys another writer deleted while the fleet still
     /// holds them: written back, since the fleet derives them from what still exists.
     pub fn written_back(&self, seen: &Observed) -> Changes {

@@ -41,6 +41,23 @@ impl Fleet {
         }
     }
 
+    /// A node's containers as the fleet holds them, as the report that would restate them.
+    pub fn reported(&self, node: &NodeName) -> Vec<crate::container::ReportedContainer> {
+        self.nodes
+            .get(node)
+            .map(|list| {
+                list.iter()
+                    .map(|(name, e)| crate::container::ReportedContainer {
+                        name: name.clone(),
+                        state: e.state,
+                        model: e.model.clone(),
+                        package: e.package.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Containers whose state is stored but that no node reports (yet), with that state.
     pub fn stored_containers(&self) -> impl Iterator<Item = (&ContainerName, ContainerState)> {
         self.stored_containers.iter().map(|(c, s)| (c, *s))

@@ -51,14 +51,7 @@ impl<S: Store> Engine<S> {
                     Box::pin(self.resync()).await
                 };
                 if let Err(e) = reloaded {
-                    self.set_healthy(false).await;
-                    let now = tokio::time::Instant::now();
-                    if now + delay > deadline {
-                        tracing::warn!(error = %e, "store unreachable until the deadline; request refused");
-                        return Err(EngineError::Unavailable(e));
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_RETRY);
+                    self.pause_or_refuse(e, deadline, &mut delay).await?;
                     continue;
                 }
                 if conflicts > 0 && on_conflict == OnConflict::Return {
@@ -86,18 +79,27 @@ impl<S: Store> Engine<S> {
                         "another writer changed the same keys; reloading and planning again"
                     );
                 }
-                Err(e) => {
-                    self.set_healthy(false).await;
-                    let now = tokio::time::Instant::now();
-                    if now + delay > deadline {
-                        tracing::warn!(error = %e, "store unreachable until the deadline; request refused");
-                        return Err(EngineError::Unavailable(e));
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_RETRY);
-                }
+                Err(e) => self.pause_or_refuse(e, deadline, &mut delay).await?,
             }
         }
+    }
+
+    /// After a failed store call: waits `delay` (then doubles it, up to [`MAX_RETRY`]) if that
+    /// ends before `deadline`; otherwise gives the request up.
+    async fn pause_or_refuse(
+        &mut self,
+        e: StoreError,
+        deadline: tokio::time::Instant,
+        delay: &mut Duration,
+    ) -> Result<(), EngineError> {
+        self.set_healthy(false).await;
+        if tokio::time::Instant::now() + *delay > deadline {
+            tracing::warn!(error = %e, "store unreachable until the deadline; request refused");
+            return Err(EngineError::Unavailable(e));
+        }
+        tokio::time::sleep(*delay).await;
+        *delay = (*delay * 2).min(MAX_RETRY);
+        Ok(())
     }
 
     /// Applies a stored plan: logs, reconcile messages, then the fleet. Returns its changes.
