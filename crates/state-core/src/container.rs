@@ -255,6 +255,9 @@ pub struct Limits {
     pub max_containers: usize,
     /// Most entries in each of a container's maps.
     pub max_map_entries: usize,
+    /// Largest node membership value ([`crate::members`]): it is written as one key, so it
+    /// must fit in one store request.
+    pub max_membership_bytes: usize,
 }
 
 impl Default for Limits {
@@ -266,6 +269,10 @@ impl Default for Limits {
             // podman inspect has about a dozen state fields; labels and annotations rarely
             // reach a hundred.
             max_map_entries: 256,
+            // etcd refuses a request over 1.5 MiB (its --max-request-bytes default); the
+            // membership key shares its transaction with other writes, so it gets 1 MiB.
+            // About 2,700 containers with names of the longest allowed length.
+            max_membership_bytes: 1024 * 1024,
         }
     }
 }

@@ -47,6 +47,27 @@ pub fn encode<'a>(
     out
 }
 
+/// The length of the value [`encode`] gives for these members, without building it.
+pub fn encoded_len<'a>(
+    members: impl IntoIterator<
+        Item = (
+            &'a ContainerName,
+            Option<&'a ModelName>,
+            Option<&'a PackageName>,
+        ),
+    >,
+) -> usize {
+    members
+        .into_iter()
+        .map(|(c, m, p)| {
+            c.as_str().len()
+                + m.map_or(0, |m| m.as_str().len())
+                + p.map_or(0, |p| p.as_str().len())
+                + 3
+        })
+        .sum()
+}
+
 /// A stored membership value that cannot be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MembersError {
@@ -108,6 +129,10 @@ mod tests {
         let p = PackageName::new("p").unwrap();
         let text = encode([(&b, Some(&m), None), (&a, Some(&m), Some(&p))]);
         assert_eq!(text, "m_a\tm\tp\nm_b\tm\t\n");
+        assert_eq!(
+            encoded_len([(&b, Some(&m), None), (&a, Some(&m), Some(&p))]),
+            text.len()
+        );
         let back = decode(&text).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back[0].container, a);

@@ -27,6 +27,14 @@ pub struct KeyWrite {
     pub value: Option<Cow<'static, str>>,
 }
 
+impl KeyWrite {
+    /// What it adds to a store request, in bytes, roughly from above: the key twice (its
+    /// compare and its put or delete), the value, and protobuf framing.
+    pub fn cost(&self) -> usize {
+        2 * self.key.len() + self.value.as_ref().map_or(0, |v| v.len()) + 32
+    }
+}
+
 /// Keys to write in one go, each at most once, in the order they were first written.
 #[derive(Clone, Debug, Default)]
 pub struct WriteSet {
@@ -153,10 +161,30 @@ impl WriteSet {
         self.writes.iter()
     }
 
-    /// The writes in order, in runs of at most `limit` (at least 1): how a set larger than a
-    /// store transaction is stored.
-    pub fn chunks(&self, limit: usize) -> core::slice::Chunks<'_, KeyWrite> {
-        self.writes.chunks(limit.max(1))
+    /// The writes in order, in runs of at most `limit` writes (at least 1) and at most
+    /// `max_bytes` of [`KeyWrite::cost`] (a single larger write goes alone): how a set larger
+    /// than a store transaction is stored.
+    pub fn chunks(&self, limit: usize, max_bytes: usize) -> Vec<&[KeyWrite]> {
+        let limit = limit.max(1);
+        let mut out = Vec::new();
+        let (mut start, mut bytes) = (0, 0);
+        for (i, w) in self.writes.iter().enumerate() {
+            let cost = w.cost();
+            if i > start && (i - start == limit || bytes + cost > max_bytes) {
+                out.push(&self.writes[start..i]);
+                (start, bytes) = (i, 0);
+            }
+            bytes += cost;
+        }
+        if start < self.writes.len() {
+            out.push(&self.writes[start..]);
+        }
+        out
+    }
+
+    /// The request bytes these writes take ([`KeyWrite::cost`], summed).
+    pub fn cost(&self) -> usize {
+        self.writes.iter().map(KeyWrite::cost).sum()
     }
 }
 
@@ -200,8 +228,13 @@ mod tests {
             .map(|w| (w.key.as_str(), w.value.as_deref()))
             .collect();
         assert_eq!(got, [("/a", None), ("/b", Some("2")), ("/c", None)]);
-        assert_eq!(a.chunks(0).count(), 3);
-        assert_eq!(a.chunks(2).count(), 2);
+        assert_eq!(a.chunks(0, usize::MAX).len(), 3);
+        assert_eq!(a.chunks(2, usize::MAX).len(), 2);
+        // Bytes bound a chunk too; a write larger than the bound goes alone.
+        let cost = |k: &str, v: usize| 2 * k.len() + v + 32;
+        assert_eq!(a.cost(), cost("/a", 0) + cost("/b", 1) + cost("/c", 0));
+        assert_eq!(a.chunks(10, cost("/a", 0) + cost("/b", 1)).len(), 2);
+        assert_eq!(a.chunks(10, 1).len(), 3);
     }
 
     #[test]

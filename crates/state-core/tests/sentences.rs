@@ -146,6 +146,7 @@ fn skipped(names: &[&str], annotation: &[(&str, &str)], state: &[(&str, &str)]) 
     match raw.classify(&Limits {
         max_containers: 10,
         max_map_entries: 2,
+        ..Limits::default()
     }) {
         Ok(c) => format!(
             "accepted: {} of {:?}",

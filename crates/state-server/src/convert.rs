@@ -33,6 +33,15 @@ pub enum ListError {
         count: usize,
         limit: usize,
     },
+    /// The node's membership would not fit in one store request.
+    #[error(
+        "the node's membership (container, model and package names) takes {bytes} bytes; the limit is {limit}, so that it fits in one store request: report fewer containers or shorter names"
+    )]
+    MembershipTooLarge {
+        /// Its size.
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 /// Validates a NodeAgent container list. Invalid entries are skipped and named; a name listed
@@ -73,7 +82,18 @@ pub fn container_list(list: &ContainerList, limits: &Limits) -> Result<ValidList
             Err(e) => skipped.push(format!("entry {i}: {e}")),
         }
     }
-    let containers = containers.into_iter().flatten().collect();
+    let containers: Vec<ReportedContainer> = containers.into_iter().flatten().collect();
+    let bytes = state_core::members::encoded_len(
+        containers
+            .iter()
+            .map(|c| (&c.name, c.model.as_ref(), c.package.as_ref())),
+    );
+    if bytes > limits.max_membership_bytes {
+        return Err(ListError::MembershipTooLarge {
+            bytes,
+            limit: limits.max_membership_bytes,
+        });
+    }
     Ok(ValidList {
         node,
         containers,

@@ -4,6 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
+use state_core::container::Limits;
 use state_server::{
     engine::EngineConfig,
     server::{Config, StoreConfig, serve},
@@ -55,6 +56,13 @@ struct Args {
         default_value_t = EngineConfig::DEFAULT_MAX_TXN_OPS
     )]
     max_txn_ops: usize,
+    /// Largest store request in bytes (etcd's --max-request-bytes): larger writes are split.
+    #[arg(
+        long,
+        env = "STATE_SERVER_MAX_REQUEST_BYTES",
+        default_value_t = EngineConfig::DEFAULT_MAX_REQUEST_BYTES
+    )]
+    max_request_bytes: usize,
     /// The URL other daemons on the same etcd reach this one at (it forwards writes to the
     /// leader); default: http://127.0.0.1:{listen port}, which serves daemons on one host.
     #[arg(long, env = "STATE_SERVER_ADVERTISE_URL")]
@@ -97,6 +105,13 @@ async fn main() -> anyhow::Result<()> {
             strict_sources: args.strict_sources,
             store_deadline: Duration::from_millis(args.store_deadline_ms),
             max_txn_ops: args.max_txn_ops,
+            max_request_bytes: args.max_request_bytes,
+        },
+        // The membership key shares its transaction with other writes: two thirds of a
+        // request, as the default 1 MiB is of etcd's default 1.5 MiB.
+        limits: Limits {
+            max_membership_bytes: args.max_request_bytes / 3 * 2,
+            ..Limits::default()
         },
         advertise_url: args.advertise_url,
         lease_ttl: Duration::from_secs(args.lease_ttl.max(1)),

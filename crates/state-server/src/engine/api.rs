@@ -23,6 +23,8 @@ pub struct EngineConfig {
     pub store_deadline: Duration,
     /// Most operations in one store transaction.
     pub max_txn_ops: usize,
+    /// Largest store request, in bytes.
+    pub max_request_bytes: usize,
 }
 
 impl EngineConfig {
@@ -32,6 +34,8 @@ impl EngineConfig {
     pub const DEFAULT_STORE_DEADLINE_MS: u64 = 8_000;
     /// etcd's own default `--max-txn-ops`: a larger transaction is refused by etcd.
     pub const DEFAULT_MAX_TXN_OPS: usize = 128;
+    /// etcd's own default `--max-request-bytes` (1.5 MiB): a larger request is refused by etcd.
+    pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1536 * 1024;
 }
 
 impl Default for EngineConfig {
@@ -40,6 +44,7 @@ impl Default for EngineConfig {
             strict_sources: false,
             store_deadline: Duration::from_millis(Self::DEFAULT_STORE_DEADLINE_MS),
             max_txn_ops: Self::DEFAULT_MAX_TXN_OPS,
+            max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 }

@@ -49,6 +49,7 @@ impl<S: Store> Engine<S> {
             return;
         }
         let limit = self.txn_capacity();
+        let max_bytes = self.txn_bytes();
         let mut group = Group::default();
         for c in commands {
             let Command::Report {
@@ -67,13 +68,16 @@ impl<S: Store> Engine<S> {
             let event = Event::NodeReport { node, containers };
             let mut plan = self.fleet.plan(&event);
             let mut writes = WriteSet::of(&plan.changes);
-            if !group.planned.is_empty() && group.writes.len_with(&writes) > limit {
+            // Roughly from above: a key both sets write is counted twice.
+            let over = group.writes.len_with(&writes) > limit
+                || group.writes.cost() + writes.cost() > max_bytes;
+            if !group.planned.is_empty() && over {
                 self.store_group(std::mem::take(&mut group)).await;
                 // Storing the group may have undone it: plan against the fleet as it is now.
                 plan = self.fleet.plan(&event);
                 writes = WriteSet::of(&plan.changes);
             }
-            if writes.len() > limit {
+            if writes.len() > limit || writes.cost() > max_bytes {
                 // Too big for one transaction even alone: stored on its own, split in order.
                 self.one_by_one(std::iter::once((event, source, reply)))
                     .await;

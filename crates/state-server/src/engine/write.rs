@@ -20,6 +20,13 @@ pub(super) enum Written {
 }
 
 impl<S: Store> Engine<S> {
+    /// Bytes of writes one transaction may carry ([`KeyWrite::cost`]), under etcd's request
+    /// limit.
+    pub(super) fn txn_bytes(&self) -> usize {
+        // Room for the request's own framing and the fence.
+        self.cfg.max_request_bytes.saturating_sub(8 * 1024).max(1)
+    }
+
     /// Keys one transaction may write: etcd's limit counts compares too, and every key is
     /// compared, as is the leader's fence.
     pub(super) fn txn_capacity(&self) -> usize {
@@ -30,7 +37,7 @@ impl<S: Store> Engine<S> {
     /// Stores a plan's writes, in order, in transactions of at most `max_txn_ops` operations.
     pub(super) async fn write(&mut self, changes: &Changes) -> Result<Written, StoreError> {
         let set = WriteSet::of(changes);
-        for chunk in set.chunks(self.txn_capacity()) {
+        for chunk in set.chunks(self.txn_capacity(), self.txn_bytes()) {
             if let Written::Conflict = self.commit(chunk.iter()).await? {
                 return Ok(Written::Conflict);
             }

@@ -15,6 +15,7 @@ mod common;
 mod harness;
 
 mod changes;
+mod limits;
 mod outage;
 mod outside;
 mod reconcile;
