@@ -5,6 +5,9 @@
 //! Each document is parsed on its own: one bad document is reported with its position and
 //! does not hide the valid ones.
 
+mod budget;
+
+pub use budget::Budget;
 use serde::Deserialize;
 use state_core::{
     fleet::Event,
@@ -69,6 +72,14 @@ pub enum ArtifactError {
         /// Position of the document in the file.
         document: usize,
         /// What the YAML reader said.
+        message: String,
+    },
+    /// The document is larger than the [`Budget`] allows.
+    #[error("document {document}: {message}")]
+    OverBudget {
+        /// Position of the document in the file.
+        document: usize,
+        /// Which limit, and by how much.
         message: String,
     },
     /// `kind` is missing or not Scenario, Package or Model.
@@ -142,24 +153,45 @@ pub struct Parsed {
     pub yaml: String,
 }
 
-/// Reads every document of a (multi-document) YAML file. Empty documents are skipped.
+/// Reads every document of a (multi-document) YAML file, each within the default [`Budget`].
+/// Empty documents are skipped.
 pub fn parse(text: &str) -> Vec<Result<Parsed, ArtifactError>> {
+    parse_within(text, Budget::DEFAULT)
+}
+
+/// [`parse`] with a given budget per document.
+pub fn parse_within(text: &str, budget: Budget) -> Vec<Result<Parsed, ArtifactError>> {
     let mut out = Vec::new();
     for (i, de) in serde_norway::Deserializer::from_str(text).enumerate() {
         let document = i + 1;
-        let value = match serde_norway::Value::deserialize(de) {
+        let value = match budget::read(de, budget) {
             Ok(serde_norway::Value::Null) => continue,
             Ok(v) => v,
             Err(e) => {
-                out.push(Err(ArtifactError::Yaml {
-                    document,
-                    message: e.to_string(),
+                out.push(Err(match e {
+                    budget::ReadError::OverBudget(e) => ArtifactError::OverBudget {
+                        document,
+                        message: e.to_string(),
+                    },
+                    // The YAML reader's own limits on alias expansion and nesting: over
+                    // budget too, not a syntax error.
+                    budget::ReadError::Yaml(e) if budget::reader_limit(&e.to_string()) => {
+                        ArtifactError::OverBudget {
+                            document,
+                            message: e.to_string(),
+                        }
+                    }
+                    budget::ReadError::Yaml(e) => ArtifactError::Yaml {
+                        document,
+                        message: e.to_string(),
+                    },
                 }));
-                // A syntax error leaves the rest of the stream unreadable.
+                // A syntax error leaves the rest of the stream unreadable; a document over
+                // budget is not read further either.
                 break;
             }
         };
-        out.push(read_document(document, value));
+        out.push(read_document(document, value, budget));
     }
     out
 }
@@ -189,11 +221,25 @@ fn name<T>(
     })
 }
 
-fn read_document(document: usize, value: serde_norway::Value) -> Result<Parsed, ArtifactError> {
+fn read_document(
+    document: usize,
+    value: serde_norway::Value,
+    budget: Budget,
+) -> Result<Parsed, ArtifactError> {
     let yaml = serde_norway::to_string(&value).map_err(|e| ArtifactError::Yaml {
         document,
         message: e.to_string(),
     })?;
+    if yaml.len() > budget.max_bytes {
+        return Err(ArtifactError::OverBudget {
+            document,
+            message: format!(
+                "the document takes {} bytes; the limit is {}",
+                yaml.len(),
+                budget.max_bytes
+            ),
+        });
+    }
     let doc: Document = serde_norway::from_value(value).map_err(|e| ArtifactError::Yaml {
         document,
         message: e.to_string(),

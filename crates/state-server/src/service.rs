@@ -36,6 +36,9 @@ use crate::{
     },
 };
 
+/// Largest `ApplyArtifacts` text: many documents, each within [`state_artifact::Budget`].
+const MAX_APPLY_BYTES: usize = 4 * 1024 * 1024;
+
 /// The `StateManagerConnection` service.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -301,11 +304,26 @@ impl StateManagerConnection for Service {
         let forwarded = forward::forwarded(request.metadata());
         let request = request.into_inner();
         let yaml = request.yaml.clone();
+        if yaml.len() > MAX_APPLY_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "the artifacts take {} bytes; the limit is {MAX_APPLY_BYTES}",
+                yaml.len()
+            )));
+        }
+        // Parsed off the thread that serves every other request: even within its budget, a
+        // large file takes milliseconds.
+        let parsed = tokio::task::spawn_blocking(move || state_artifact::parse(&yaml))
+            .await
+            .map_err(|e| Status::internal(format!("artifact parser failed: {e}")))?;
         let mut docs = Vec::new();
         let mut errors = Vec::new();
-        for result in state_artifact::parse(&yaml) {
+        for result in parsed {
             match result {
                 Ok(d) => docs.push(d),
+                // A document over budget is hostile or broken: nothing of the request is applied.
+                Err(e @ state_artifact::ArtifactError::OverBudget { .. }) => {
+                    return Err(Status::invalid_argument(e.to_string()));
+                }
                 Err(e) => errors.push(e.to_string()),
             }
         }

@@ -93,7 +93,22 @@ impl<S: Store> Engine<S> {
         docs: Vec<Parsed>,
     ) -> Result<Vec<AppliedArtifact>, EngineError> {
         let mut applied = Vec::new();
-        for chunk in docs.chunks(self.cfg.max_txn_ops.max(1)) {
+        // Transactions bounded by operations and by bytes, as a plan's are.
+        let (limit, max_bytes) = (self.txn_capacity(), self.txn_bytes());
+        let mut chunks: Vec<&[Parsed]> = Vec::new();
+        let (mut start, mut bytes) = (0, 0);
+        for (i, d) in docs.iter().enumerate() {
+            let cost = 2 * d.artifact.key().len() + d.yaml.len() + 32;
+            if i > start && (i - start == limit || bytes + cost > max_bytes) {
+                chunks.push(&docs[start..i]);
+                (start, bytes) = (i, 0);
+            }
+            bytes += cost;
+        }
+        if start < docs.len() {
+            chunks.push(&docs[start..]);
+        }
+        for chunk in chunks {
             let write = Write {
                 fence: self.fence(),
                 compares: Vec::new(),

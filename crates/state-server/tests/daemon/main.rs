@@ -14,6 +14,8 @@
 mod common;
 mod harness;
 
+mod hostile;
+
 mod changes;
 mod limits;
 mod outage;
