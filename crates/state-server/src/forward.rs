@@ -143,5 +143,6 @@ pub fn engine_status(e: &crate::engine::EngineError) -> Status {
         EngineError::Stopped => Status::unavailable(e.to_string()),
         EngineError::NotLeader => not_leader(),
         EngineError::Contention(_) => Status::aborted(e.to_string()),
+        EngineError::Overloaded(_) => Status::resource_exhausted(e.to_string()),
     }
 }

@@ -162,9 +162,13 @@ impl Lists {
     }
 }
 
-/// Whether a refusal says only that the store or the leader could not be reached.
+/// Whether a refusal says only that the list could not be stored now: the store or the leader
+/// could not be reached, or the engine shed it. Never for the list's content.
 fn outage(status: &Status) -> bool {
-    status.code() == tonic::Code::Unavailable
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::ResourceExhausted
+    )
 }
 
 async fn retry(lists: Weak<Lists>) {

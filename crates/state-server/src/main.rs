@@ -39,6 +39,9 @@ struct Args {
     /// Refuse scenario transitions from components that do not own them.
     #[arg(long, env = "STATE_SERVER_STRICT_SOURCES")]
     strict_sources: bool,
+    /// Do not serve gRPC server reflection (recommended in production: it lists every rpc).
+    #[arg(long, env = "STATE_SERVER_NO_REFLECTION")]
+    no_reflection: bool,
     /// Log as JSON lines (log level through RUST_LOG, default info).
     #[arg(long, env = "STATE_SERVER_JSON_LOGS")]
     json_logs: bool,
@@ -113,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
             max_membership_bytes: args.max_request_bytes / 3 * 2,
             ..Limits::default()
         },
+        reflection: !args.no_reflection,
         advertise_url: args.advertise_url,
         lease_ttl: Duration::from_secs(args.lease_ttl.max(1)),
         ..Config::default()

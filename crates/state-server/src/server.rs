@@ -17,6 +17,12 @@ use crate::{
     store::{AnyStore, StoreError, embedded::EmbeddedStore, etcd::EtcdStore},
 };
 
+/// HTTP/2 keepalive pings on an idle connection, and how long one may go unanswered.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent calls on one connection.
+const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+
 /// Which store to use.
 #[derive(Clone, Debug)]
 pub enum StoreConfig {
@@ -48,6 +54,8 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Reconcile retry timing.
     pub backoff: Backoff,
+    /// Serve gRPC server reflection (what `grpcurl` uses to list services).
+    pub reflection: bool,
     /// The URL other daemons reach this one at, published when it leads (`None`: derived
     /// from the listen address).
     pub advertise_url: Option<String>,
@@ -84,6 +92,7 @@ impl Default for Config {
             limits: Limits::default(),
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             backoff: Backoff::default(),
+            reflection: true,
             advertise_url: None,
             lease_ttl: Self::DEFAULT_LEASE_TTL,
         }
@@ -194,10 +203,21 @@ pub async fn serve(
         strict_sources = cfg.engine.strict_sources,
         "state-server listening"
     );
-    let result = Server::builder()
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_alpha)
+    let mut server = Server::builder()
+        // A peer that vanished without closing its connection is noticed and dropped.
+        .http2_keepalive_interval(Some(KEEPALIVE))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        // Bounded work per connection. A NodeAgent has one call in flight; 1,000 of them on
+        // their own connections stay far inside these. Unary calls bound themselves (each
+        // waits for the engine or the leader at most the store deadline), so no server-wide
+        // timeout cuts a long-lived stream such as a health watch.
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION as usize);
+    let mut router = server.add_service(health_service);
+    if cfg.reflection {
+        router = router.add_service(reflection).add_service(reflection_alpha);
+    }
+    let result = router
         .add_service(
             StateManagerConnectionServer::new(service)
                 .max_decoding_message_size(cfg.max_message_bytes),

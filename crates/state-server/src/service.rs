@@ -28,10 +28,10 @@ use crate::{
         monitoringserver::{ContainerList, SendContainerListResponse},
         statemanager::{
             Action, AppliedArtifact, ApplyArtifactsRequest, ApplyArtifactsResponse, ErrorCode,
-            GetResourceStateRequest, ListResourceStatesRequest, ListResourceStatesResponse,
-            OffloadingRequest, OffloadingResponse, ResourceStateEntry, Response as ActionResponse,
-            StateChange, StateChangeResponse,
-            state_manager_connection_server::StateManagerConnection,
+            ForgetNodeRequest, ForgetNodeResponse, GetResourceStateRequest,
+            ListResourceStatesRequest, ListResourceStatesResponse, OffloadingRequest,
+            OffloadingResponse, ResourceStateEntry, Response as ActionResponse, StateChange,
+            StateChangeResponse, state_manager_connection_server::StateManagerConnection,
         },
     },
 };
@@ -295,6 +295,21 @@ impl StateManagerConnection for Service {
             .map(|(resource, state)| entry(resource, *state))
             .collect();
         Ok(Response::new(ListResourceStatesResponse { entries }))
+    }
+
+    async fn forget_node(
+        &self,
+        request: Request<ForgetNodeRequest>,
+    ) -> Result<Response<ForgetNodeResponse>, Status> {
+        // Forgetting a node is its empty list: the same path, order and keeping as a report.
+        let forwarded = forward::forwarded(request.metadata());
+        let node_name = request.into_inner().node_name;
+        let list = ContainerList {
+            node_name,
+            containers: Vec::new(),
+        };
+        let resp = self.lists.receive(list, forwarded).await?;
+        Ok(Response::new(ForgetNodeResponse { resp }))
     }
 
     async fn apply_artifacts(

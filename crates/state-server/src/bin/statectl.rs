@@ -10,8 +10,9 @@ use state_core::kind::Kind;
 use state_server::pb::{
     monitoringserver::{ContainerInfo, ContainerList},
     statemanager::{
-        ApplyArtifactsRequest, ErrorCode, GetResourceStateRequest, ListResourceStatesRequest,
-        StateChange, state_manager_connection_client::StateManagerConnectionClient,
+        ApplyArtifactsRequest, ErrorCode, ForgetNodeRequest, GetResourceStateRequest,
+        ListResourceStatesRequest, StateChange,
+        state_manager_connection_client::StateManagerConnectionClient,
     },
 };
 use tonic::transport::Channel;
@@ -69,6 +70,11 @@ enum Cmd {
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
     },
+    /// Nodes: `statectl node forget NAME` removes a node that will not report again.
+    Node {
+        #[command(subcommand)]
+        action: NodeCmd,
+    },
     /// Request a state change.
     Change {
         /// scenario, package or model.
@@ -89,6 +95,17 @@ enum Cmd {
         /// Transition id echoed in the answer.
         #[arg(long, default_value = "")]
         transition_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NodeCmd {
+    /// Remove the node's membership and container keys, with the cascade that follows (as if
+    /// it had reported an empty list). Nothing expires by itself: a quiet node is not a dead
+    /// one.
+    Forget {
+        /// The node.
+        name: String,
     },
 }
 
@@ -201,6 +218,16 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let resp = client
                 .send_changed_container_list(list)
+                .await
+                .map_err(status)?
+                .into_inner();
+            println!("{}", resp.resp);
+        }
+        Cmd::Node {
+            action: NodeCmd::Forget { name },
+        } => {
+            let resp = client
+                .forget_node(ForgetNodeRequest { node_name: name })
                 .await
                 .map_err(status)?
                 .into_inner();

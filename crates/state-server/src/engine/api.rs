@@ -65,6 +65,9 @@ pub enum EngineError {
     /// Another daemon leads: writes go there.
     #[error("this daemon is not the leader")]
     NotLeader,
+    /// Too many requests are waiting for the engine already: shed rather than queued.
+    #[error("{0} requests are already waiting for the state engine; try again shortly")]
+    Overloaded(usize),
 }
 
 /// Why a state change was not applied.
@@ -186,11 +189,15 @@ impl EngineHandle {
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, EngineError> {
         let (reply, rx) = oneshot::channel();
-        let send = self.tx.send(make(reply));
-        let wait = async {
-            send.await.map_err(|_| EngineError::Stopped)?;
-            rx.await.map_err(|_| EngineError::Stopped)
-        };
+        // A full queue sheds the request at once: callers never pile up behind the engine.
+        match self.tx.try_send(make(reply)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Err(EngineError::Overloaded(self.tx.max_capacity()));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(EngineError::Stopped),
+        }
+        let wait = async { rx.await.map_err(|_| EngineError::Stopped) };
         match tokio::time::timeout(timeout, wait).await {
             Ok(r) => r,
             Err(_) => Err(EngineError::Unavailable(StoreError::Timeout(timeout))),

@@ -76,3 +76,40 @@ async fn a_large_list_that_fits_is_stored_whole_in_byte_bounded_transactions() {
     assert_eq!(check_consistent(&h.etcd, &[]).await, 50);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_forgotten_node_loses_its_keys_with_their_cascade() {
+    let mut h = Harness::start().await;
+    h.apply(crate::harness::HELLOWORLD).await;
+    h.report("HPC", vec![crate::harness::dead("helloworld_a")])
+        .await;
+    h.assert_stored("/package/helloworld/state", "PACKAGE_STATE_ERROR")
+        .await;
+    let resp = h
+        .client
+        .forget_node(state_server::pb::statemanager::ForgetNodeRequest {
+            node_name: "HPC".into(),
+        })
+        .await
+        .expect("forgotten")
+        .into_inner()
+        .resp;
+    assert!(resp.contains("1 removed"), "{resp}");
+    assert_eq!(h.etcd.value("/node/HPC/containers").await, None);
+    assert_eq!(h.etcd.value("/container/helloworld_a/state").await, None);
+    // The package's model has no container left: it is no longer in Error.
+    assert_ne!(
+        h.etcd.value("/package/helloworld/state").await.as_deref(),
+        Some("PACKAGE_STATE_ERROR")
+    );
+    check_consistent(&h.etcd, &[]).await;
+    let e = h
+        .client
+        .forget_node(state_server::pb::statemanager::ForgetNodeRequest {
+            node_name: "../x".into(),
+        })
+        .await
+        .expect_err("a bad node name is refused");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    h.stop().await;
+}
