@@ -12,13 +12,16 @@ use tokio::{sync::watch, time::Instant};
 use tonic::{
     Request, Response, Status,
     metadata::MetadataMap,
-    transport::{Channel, Endpoint},
+    transport::{Channel, ClientTlsConfig, Endpoint},
 };
 
 use crate::pb::statemanager::state_manager_connection_client::StateManagerConnectionClient;
 
 /// Marks a request forwarded by a follower.
 pub const FORWARDED: &str = "x-statemanager-forwarded";
+/// The caller's verified identity, on a request a follower forwards (mTLS): the leader takes
+/// it only from a daemon named in `--peer-identity`.
+pub const IDENTITY: &str = "x-statemanager-identity";
 /// Marks a refusal from a daemon that does not lead (the caller should find the leader).
 pub const NOT_LEADER: &str = "x-statemanager-not-leader";
 /// Marks a refusal from the leader because the store is unreachable: final, not retried.
@@ -32,6 +35,8 @@ const RETRY: Duration = Duration::from_millis(100);
 pub struct Forwarder {
     leader_url: watch::Receiver<Option<String>>,
     channels: Mutex<HashMap<String, Channel>>,
+    /// TLS towards other daemons, for an `https` leader URL.
+    tls: Option<ClientTlsConfig>,
 }
 
 /// A client of the leader's service.
@@ -39,10 +44,11 @@ pub type LeaderClient = StateManagerConnectionClient<Channel>;
 
 impl Forwarder {
     /// Forwards to whichever daemon `leader_url` names.
-    pub fn new(leader_url: watch::Receiver<Option<String>>) -> Self {
+    pub fn new(leader_url: watch::Receiver<Option<String>>, tls: Option<ClientTlsConfig>) -> Self {
         Forwarder {
             leader_url,
             channels: Mutex::new(HashMap::new()),
+            tls,
         }
     }
 
@@ -54,10 +60,15 @@ impl Forwarder {
         if let Some(c) = channels.get(url) {
             return Ok(StateManagerConnectionClient::new(c.clone()));
         }
-        let channel = Endpoint::from_shared(url.to_owned())
+        let mut endpoint = Endpoint::from_shared(url.to_owned())
             .map_err(|e| Status::internal(format!("leader URL {url:?}: {e}")))?
-            .connect_timeout(Duration::from_secs(1))
-            .connect_lazy();
+            .connect_timeout(Duration::from_secs(1));
+        if let Some(tls) = self.tls.clone().filter(|_| url.starts_with("https:")) {
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| Status::internal(format!("TLS towards the leader: {e}")))?;
+        }
+        let channel = endpoint.connect_lazy();
         // Old leaders' channels are few (one per leader change) and cheap while idle.
         channels.insert(url.to_owned(), channel.clone());
         Ok(StateManagerConnectionClient::new(channel))
@@ -65,7 +76,13 @@ impl Forwarder {
 
     /// Sends `message` to the leader through `call`, retrying until `wait` has passed while no
     /// leader is known or reachable. The leader's answer, refusal or not, is returned as is.
-    pub async fn call<M, T, F, Fut>(&self, wait: Duration, message: M, call: F) -> Result<T, Status>
+    pub async fn call<M, T, F, Fut>(
+        &self,
+        wait: Duration,
+        message: M,
+        identity: Option<&str>,
+        call: F,
+    ) -> Result<T, Status>
     where
         M: Clone,
         F: Fn(LeaderClient, Request<M>) -> Fut,
@@ -83,6 +100,9 @@ impl Forwarder {
                 request
                     .metadata_mut()
                     .insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+                if let Some(id) = identity.and_then(|id| id.parse().ok()) {
+                    request.metadata_mut().insert(IDENTITY, id);
+                }
                 match call(self.client(&url)?, request).await {
                     Ok(resp) => return Ok(resp.into_inner()),
                     Err(status) if retryable(&status) => {

@@ -19,6 +19,7 @@ use crate::{
     engine::{Command, EngineError, EngineHandle},
     forward::{self, Forwarder, engine_status},
     pb::monitoringserver::ContainerList,
+    tls,
 };
 
 /// How often pending lists are tried again.
@@ -29,7 +30,8 @@ const RETRY: Duration = Duration::from_secs(1);
 struct Slot {
     /// Held while one of the node's lists is delivered, so its lists stay in order.
     turn: Arc<tokio::sync::Mutex<()>>,
-    pending: Option<ContainerList>,
+    /// The pending list, and the identity of the caller that sent it (mTLS).
+    pending: Option<(ContainerList, Option<String>)>,
 }
 
 /// Receives, delivers and keeps container lists.
@@ -67,7 +69,11 @@ impl Lists {
         slots.entry(node.to_owned()).or_default().turn.clone()
     }
 
-    fn set_pending(&self, node: &str, list: Option<ContainerList>) -> Option<ContainerList> {
+    fn set_pending(
+        &self,
+        node: &str,
+        list: Option<(ContainerList, Option<String>)>,
+    ) -> Option<(ContainerList, Option<String>)> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let slot = slots.entry(node.to_owned()).or_default();
         std::mem::replace(&mut slot.pending, list)
@@ -75,11 +81,17 @@ impl Lists {
 
     /// Delivers a list a client sent; `forwarded`: by a follower, which keeps it in order and
     /// pending if refused.
-    pub async fn receive(&self, list: ContainerList, forwarded: bool) -> Result<String, Status> {
+    pub async fn receive(
+        &self,
+        list: ContainerList,
+        forwarded: bool,
+        identity: Option<String>,
+    ) -> Result<String, Status> {
+        tls::check_node(identity.as_deref(), &list.node_name)?;
         if forwarded {
             // The follower that received it keeps it in line (and pending if refused); this
             // daemon may even be that follower, with the list's turn held.
-            return self.deliver(&list, true).await;
+            return self.deliver(&list, true, identity.as_deref()).await;
         }
         let node = list.node_name.clone();
         let turn = self.turn(&node);
@@ -87,17 +99,22 @@ impl Lists {
         if self.set_pending(&node, None).is_some() {
             tracing::info!(node = %node, "a newer list replaces the node's pending list");
         }
-        let result = self.deliver(&list, false).await;
+        let result = self.deliver(&list, false, identity.as_deref()).await;
         if let Err(status) = &result
             && outage(status)
         {
             tracing::warn!(node = %node, "list refused by an outage; kept, and delivered once the store is back");
-            self.set_pending(&node, Some(list));
+            self.set_pending(&node, Some((list, identity)));
         }
         result
     }
 
-    async fn deliver(&self, list: &ContainerList, forwarded: bool) -> Result<String, Status> {
+    async fn deliver(
+        &self,
+        list: &ContainerList,
+        forwarded: bool,
+        identity: Option<&str>,
+    ) -> Result<String, Status> {
         let valid = convert::container_list(list, &self.limits)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         for s in &valid.skipped {
@@ -124,7 +141,7 @@ impl Lists {
             Err(EngineError::NotLeader) if forwarded => Err(forward::not_leader()),
             Err(EngineError::NotLeader) => self
                 .forwarder
-                .call(self.wait, list.clone(), |mut c, r| async move {
+                .call(self.wait, list.clone(), identity, |mut c, r| async move {
                     c.send_changed_container_list(r).await
                 })
                 .await
@@ -146,13 +163,13 @@ impl Lists {
         for node in nodes {
             let turn = self.turn(&node);
             let _turn = turn.lock().await;
-            let Some(list) = self.set_pending(&node, None) else {
+            let Some((list, identity)) = self.set_pending(&node, None) else {
                 continue;
             };
-            match self.deliver(&list, false).await {
+            match self.deliver(&list, false, identity.as_deref()).await {
                 Ok(resp) => tracing::info!(node = %node, resp = %resp, "pending list delivered"),
                 Err(status) if outage(&status) => {
-                    self.set_pending(&node, Some(list));
+                    self.set_pending(&node, Some((list, identity)));
                 }
                 Err(status) => {
                     tracing::warn!(node = %node, error = %status.message(), "pending list refused; dropped")

@@ -8,6 +8,7 @@ use state_core::container::Limits;
 use state_server::{
     engine::EngineConfig,
     server::{Config, StoreConfig, serve},
+    tls::{Pem, TlsConfig},
 };
 use tracing_subscriber::EnvFilter;
 
@@ -39,6 +40,23 @@ struct Args {
     /// Refuse scenario transitions from components that do not own them.
     #[arg(long, env = "STATE_SERVER_STRICT_SOURCES")]
     strict_sources: bool,
+    /// PEM certificate for the gRPC listener (TLS); with --tls-key.
+    #[arg(long, env = "STATE_SERVER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "STATE_SERVER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA that client certificates must chain to: turns on mTLS, and callers are
+    /// identified by their certificate (see README, "Security").
+    #[arg(long, env = "STATE_SERVER_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Identity of another daemon whose forwarded requests may name the original caller
+    /// (repeat, or separate with commas).
+    #[arg(long, env = "STATE_SERVER_PEER_IDENTITY", value_delimiter = ',')]
+    peer_identity: Vec<String>,
+    /// PEM CA of an `https` ActionController.
+    #[arg(long, env = "STATE_SERVER_ACTION_CONTROLLER_CA")]
+    action_controller_ca: Option<PathBuf>,
     /// Do not serve gRPC server reflection (recommended in production: it lists every rpc).
     #[arg(long, env = "STATE_SERVER_NO_REFLECTION")]
     no_reflection: bool,
@@ -92,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
+    let tls = tls_config(&args)?;
     let store = if args.etcd_endpoints.is_empty() {
         StoreConfig::Embedded {
             data_dir: args.data_dir,
@@ -117,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
             ..Limits::default()
         },
         reflection: !args.no_reflection,
+        tls,
         advertise_url: args.advertise_url,
         lease_ttl: Duration::from_secs(args.lease_ttl.max(1)),
         ..Config::default()
@@ -145,6 +165,31 @@ async fn main() -> anyhow::Result<()> {
         Err(_) => tracing::warn!("in-flight requests did not finish within 9 s; exiting"),
     }
     Ok(())
+}
+
+/// Reads the TLS files the flags name; a file that cannot be read stops the start with its name.
+fn tls_config(args: &Args) -> anyhow::Result<TlsConfig> {
+    let read = |path: &Option<PathBuf>, what: &str| -> anyhow::Result<Option<String>> {
+        path.as_ref()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read the {what} {}", p.display()))
+            })
+            .transpose()
+    };
+    let identity = match (
+        read(&args.tls_cert, "TLS certificate")?,
+        read(&args.tls_key, "TLS key")?,
+    ) {
+        (Some(cert), Some(key)) => Some(Pem { cert, key }),
+        _ => None,
+    };
+    Ok(TlsConfig {
+        identity,
+        client_ca: read(&args.tls_client_ca, "client CA")?,
+        peer_identities: args.peer_identity.clone(),
+        action_controller_ca: read(&args.action_controller_ca, "ActionController CA")?,
+    })
 }
 
 async fn shutdown_signal() -> anyhow::Result<()> {

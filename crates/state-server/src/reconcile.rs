@@ -16,7 +16,7 @@ use tokio::{
     sync::mpsc,
     time::{Instant, sleep_until},
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::pb::actioncontroller::{
     ReconcileRequest, action_controller_connection_client::ActionControllerConnectionClient,
@@ -95,16 +95,10 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// Starts the task, calling the ActionController at `url`. Each answered Reconcile comes
-    /// back on the receiver, for the engine to record.
-    pub fn start(
-        url: &str,
-        backoff: Backoff,
-    ) -> Result<(Self, mpsc::Receiver<Delivered>), tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(backoff.call_timeout)
-            .timeout(backoff.call_timeout)
-            .connect_lazy();
+    /// Starts the task, calling the ActionController on `channel` (each call bounded by the
+    /// channel's timeout, [`Backoff::call_timeout`] in the daemon). Each answered Reconcile
+    /// comes back on the receiver, for the engine to record.
+    pub fn start(channel: Channel, backoff: Backoff) -> (Self, mpsc::Receiver<Delivered>) {
         // One message per package entering or leaving Error: 4,096 covers a whole fleet failing
         // at once; beyond that a message is dropped with a warning, never blocking a request.
         let (tx, rx) = mpsc::channel(4096);
@@ -115,7 +109,7 @@ impl Reconciler {
             delivered_tx,
             backoff,
         ));
-        Ok((Reconciler { tx }, delivered))
+        (Reconciler { tx }, delivered)
     }
 
     /// Queues a message; drops it with a warning if the queue is full.

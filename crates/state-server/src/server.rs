@@ -15,6 +15,7 @@ use crate::{
     reconcile::{Backoff, Reconciler},
     service::Service,
     store::{AnyStore, StoreError, embedded::EmbeddedStore, etcd::EtcdStore},
+    tls::TlsConfig,
 };
 
 /// HTTP/2 keepalive pings on an idle connection, and how long one may go unanswered.
@@ -56,6 +57,8 @@ pub struct Config {
     pub backoff: Backoff,
     /// Serve gRPC server reflection (what `grpcurl` uses to list services).
     pub reflection: bool,
+    /// TLS and mTLS (off by default).
+    pub tls: TlsConfig,
     /// The URL other daemons reach this one at, published when it leads (`None`: derived
     /// from the listen address).
     pub advertise_url: Option<String>,
@@ -93,6 +96,7 @@ impl Default for Config {
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             backoff: Backoff::default(),
             reflection: true,
+            tls: TlsConfig::default(),
             advertise_url: None,
             lease_ttl: Self::DEFAULT_LEASE_TTL,
         }
@@ -158,13 +162,17 @@ pub async fn serve(
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
-    let reconcile = Reconciler::start(&cfg.action_controller, cfg.backoff)
-        .map_err(ServeError::ActionController)?;
-    let action_controller = Endpoint::from_shared(cfg.action_controller.clone())
+    let mut action_controller = Endpoint::from_shared(cfg.action_controller.clone())
         .map_err(ServeError::ActionController)?
         .connect_timeout(cfg.backoff.call_timeout)
-        .timeout(cfg.backoff.call_timeout)
-        .connect_lazy();
+        .timeout(cfg.backoff.call_timeout);
+    if let Some(tls) = cfg.tls.to_action_controller() {
+        action_controller = action_controller
+            .tls_config(tls)
+            .map_err(ServeError::ActionController)?;
+    }
+    let action_controller = action_controller.connect_lazy();
+    let reconcile = Reconciler::start(action_controller.clone(), cfg.backoff);
     let leadership = match store.as_ref() {
         AnyStore::Etcd(etcd) => Leadership::elect(
             etcd.as_ref().clone(),
@@ -187,6 +195,7 @@ pub async fn serve(
         cfg.engine.store_deadline,
         action_controller,
         leadership,
+        &cfg.tls,
     );
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -203,7 +212,11 @@ pub async fn serve(
         strict_sources = cfg.engine.strict_sources,
         "state-server listening"
     );
-    let mut server = Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = cfg.tls.server() {
+        server = server.tls_config(tls)?;
+    }
+    let mut server = server
         // A peer that vanished without closing its connection is noticed and dropped.
         .http2_keepalive_interval(Some(KEEPALIVE))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))

@@ -34,6 +34,7 @@ use crate::{
             StateChangeResponse, state_manager_connection_server::StateManagerConnection,
         },
     },
+    tls::{Callers, TlsConfig},
 };
 
 /// Largest `ApplyArtifacts` text: many documents, each within [`state_artifact::Budget`].
@@ -49,6 +50,8 @@ pub struct Service {
     /// Writes this daemon does not lead go to the leader.
     forwarder: Arc<Forwarder>,
     lists: Arc<Lists>,
+    /// Caller identities (mTLS).
+    callers: Callers,
 }
 
 impl Service {
@@ -60,11 +63,12 @@ impl Service {
         store_deadline: Duration,
         action_controller: tonic::transport::Channel,
         leadership: Leadership,
+        tls: &TlsConfig,
     ) -> Self {
         // The engine gives up on the store at the deadline; the margin lets its refusal
         // (with the store's reason) arrive before the handler's own timeout.
         let wait = store_deadline + Duration::from_secs(2);
-        let forwarder = Arc::new(Forwarder::new(leadership.leader_url));
+        let forwarder = Arc::new(Forwarder::new(leadership.leader_url, tls.to_peer()));
         let lists = Lists::start(engine.clone(), forwarder.clone(), limits, wait);
         Service {
             engine,
@@ -72,6 +76,7 @@ impl Service {
             action_controller,
             forwarder,
             lists,
+            callers: Callers::new(tls),
         }
     }
 }
@@ -119,7 +124,11 @@ impl StateManagerConnection for Service {
         request: Request<ContainerList>,
     ) -> Result<Response<SendContainerListResponse>, Status> {
         let forwarded = forward::forwarded(request.metadata());
-        let resp = self.lists.receive(request.into_inner(), forwarded).await?;
+        let identity = self.callers.identify(&request)?;
+        let resp = self
+            .lists
+            .receive(request.into_inner(), forwarded, identity)
+            .await?;
         Ok(Response::new(SendContainerListResponse { resp }))
     }
 
@@ -128,7 +137,13 @@ impl StateManagerConnection for Service {
         request: Request<StateChange>,
     ) -> Result<Response<StateChangeResponse>, Status> {
         let forwarded = forward::forwarded(request.metadata());
-        let sc = request.into_inner();
+        let identity = self.callers.identify(&request)?;
+        let mut sc = request.into_inner();
+        // With mTLS the caller is who its certificate says, whatever `source` claims: that is
+        // what `--strict-sources` checks the scenario owner against.
+        if let Some(id) = &identity {
+            sc.source.clone_from(id);
+        }
         let answer = |code: ErrorCode, message: String, details: String| {
             Response::new(StateChangeResponse {
                 message,
@@ -174,9 +189,12 @@ impl StateManagerConnection for Service {
             Err(ChangeFailure::Engine(EngineError::NotLeader)) => {
                 let resp = self
                     .forwarder
-                    .call(self.wait, sc.clone(), |mut c, r| async move {
-                        c.send_state_change(r).await
-                    })
+                    .call(
+                        self.wait,
+                        sc.clone(),
+                        identity.as_deref(),
+                        |mut c, r| async move { c.send_state_change(r).await },
+                    )
                     .await;
                 match resp {
                     Ok(resp) => Response::new(resp),
@@ -303,12 +321,13 @@ impl StateManagerConnection for Service {
     ) -> Result<Response<ForgetNodeResponse>, Status> {
         // Forgetting a node is its empty list: the same path, order and keeping as a report.
         let forwarded = forward::forwarded(request.metadata());
+        let identity = self.callers.identify(&request)?;
         let node_name = request.into_inner().node_name;
         let list = ContainerList {
             node_name,
             containers: Vec::new(),
         };
-        let resp = self.lists.receive(list, forwarded).await?;
+        let resp = self.lists.receive(list, forwarded, identity).await?;
         Ok(Response::new(ForgetNodeResponse { resp }))
     }
 
@@ -317,6 +336,7 @@ impl StateManagerConnection for Service {
         request: Request<ApplyArtifactsRequest>,
     ) -> Result<Response<ApplyArtifactsResponse>, Status> {
         let forwarded = forward::forwarded(request.metadata());
+        let identity = self.callers.identify(&request)?;
         let request = request.into_inner();
         let yaml = request.yaml.clone();
         if yaml.len() > MAX_APPLY_BYTES {
@@ -358,9 +378,12 @@ impl StateManagerConnection for Service {
                 Err(EngineError::NotLeader) if !forwarded => {
                     let resp = self
                         .forwarder
-                        .call(self.wait, request, |mut c, r| async move {
-                            c.apply_artifacts(r).await
-                        })
+                        .call(
+                            self.wait,
+                            request,
+                            identity.as_deref(),
+                            |mut c, r| async move { c.apply_artifacts(r).await },
+                        )
                         .await?;
                     return Ok(Response::new(resp));
                 }

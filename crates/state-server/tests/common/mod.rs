@@ -2,6 +2,7 @@
 //! ActionController that records what it is sent.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod checker;
 pub mod cluster;
 

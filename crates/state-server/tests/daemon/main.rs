@@ -25,3 +25,4 @@ mod repair;
 mod reports;
 mod restart;
 mod service;
+mod tls;

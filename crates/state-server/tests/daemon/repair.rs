@@ -123,7 +123,10 @@ async fn a_split_write_that_fails_halfway_is_repaired() {
         fail_for: Mutex::new(Duration::ZERO),
         until: Mutex::new(None),
     });
-    let reconcile = Reconciler::start(&ac.url(), Backoff::default()).expect("reconciler");
+    let channel = tonic::transport::Endpoint::from_shared(ac.url())
+        .expect("url")
+        .connect_lazy();
+    let reconcile = Reconciler::start(channel, Backoff::default());
     let cfg = EngineConfig {
         // Three containers and their model: four writes, so two transactions.
         max_txn_ops: 3,
