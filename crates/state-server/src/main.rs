@@ -8,6 +8,7 @@ use state_core::container::Limits;
 use state_server::{
     engine::EngineConfig,
     server::{Config, StoreConfig, serve},
+    store::etcd::EtcdAccess,
     tls::{Pem, TlsConfig},
 };
 use tracing_subscriber::EnvFilter;
@@ -40,6 +41,22 @@ struct Args {
     /// Refuse scenario transitions from components that do not own them.
     #[arg(long, env = "STATE_SERVER_STRICT_SOURCES")]
     strict_sources: bool,
+    /// PEM CA of etcd's certificate (`https://` endpoints).
+    #[arg(long, env = "STATE_SERVER_ETCD_CA")]
+    etcd_ca: Option<PathBuf>,
+    /// PEM client certificate for etcd (its --client-cert-auth); with --etcd-key.
+    #[arg(long, env = "STATE_SERVER_ETCD_CERT", requires = "etcd_key")]
+    etcd_cert: Option<PathBuf>,
+    /// PEM private key of --etcd-cert.
+    #[arg(long, env = "STATE_SERVER_ETCD_KEY", requires = "etcd_cert")]
+    etcd_key: Option<PathBuf>,
+    /// etcd user (etcd's authentication); the password comes from
+    /// STATE_SERVER_ETCD_PASSWORD or --etcd-password-file, never from the command line.
+    #[arg(long, env = "STATE_SERVER_ETCD_USER")]
+    etcd_user: Option<String>,
+    /// File holding the etcd user's password (its first line).
+    #[arg(long, env = "STATE_SERVER_ETCD_PASSWORD_FILE", requires = "etcd_user")]
+    etcd_password_file: Option<PathBuf>,
     /// PEM certificate for the gRPC listener (TLS); with --tls-key.
     #[arg(long, env = "STATE_SERVER_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -111,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let tls = tls_config(&args)?;
+    let access = etcd_access(&args)?;
     let store = if args.etcd_endpoints.is_empty() {
         StoreConfig::Embedded {
             data_dir: args.data_dir,
@@ -118,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         StoreConfig::Etcd {
             endpoints: args.etcd_endpoints,
+            access,
         }
     };
     let cfg = Config {
@@ -165,6 +184,46 @@ async fn main() -> anyhow::Result<()> {
         Err(_) => tracing::warn!("in-flight requests did not finish within 9 s; exiting"),
     }
     Ok(())
+}
+
+/// How to reach etcd: its CA, a client certificate, a user and password.
+fn etcd_access(args: &Args) -> anyhow::Result<EtcdAccess> {
+    let read = |path: &PathBuf, what: &str| {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the {what} {}", path.display()))
+    };
+    let identity = match (&args.etcd_cert, &args.etcd_key) {
+        (Some(cert), Some(key)) => Some(Pem {
+            cert: read(cert, "etcd client certificate")?,
+            key: read(key, "etcd client key")?,
+        }),
+        _ => None,
+    };
+    let user = match &args.etcd_user {
+        None => None,
+        Some(user) => {
+            let password = match &args.etcd_password_file {
+                Some(file) => read(file, "etcd password file")?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                None => std::env::var("STATE_SERVER_ETCD_PASSWORD").context(
+                    "--etcd-user needs a password: STATE_SERVER_ETCD_PASSWORD or --etcd-password-file",
+                )?,
+            };
+            Some((user.clone(), password))
+        }
+    };
+    Ok(EtcdAccess {
+        ca: args
+            .etcd_ca
+            .as_ref()
+            .map(|p| read(p, "etcd CA"))
+            .transpose()?,
+        identity,
+        user,
+    })
 }
 
 /// Reads the TLS files the flags name; a file that cannot be read stops the start with its name.

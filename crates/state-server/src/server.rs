@@ -14,7 +14,11 @@ use crate::{
     pb::{self, statemanager::state_manager_connection_server::StateManagerConnectionServer},
     reconcile::{Backoff, Reconciler},
     service::Service,
-    store::{AnyStore, StoreError, embedded::EmbeddedStore, etcd::EtcdStore},
+    store::{
+        AnyStore, StoreError,
+        embedded::EmbeddedStore,
+        etcd::{EtcdAccess, EtcdStore},
+    },
     tls::TlsConfig,
 };
 
@@ -31,6 +35,8 @@ pub enum StoreConfig {
     Etcd {
         /// Client URLs.
         endpoints: Vec<String>,
+        /// TLS and user.
+        access: EtcdAccess,
     },
     /// The embedded database in this directory.
     Embedded {
@@ -141,8 +147,8 @@ fn advertise_url(cfg: &Config, listener: &TcpListener) -> String {
 /// Opens the configured store.
 pub async fn open_store(cfg: &Config) -> Result<AnyStore, StoreError> {
     Ok(match &cfg.store {
-        StoreConfig::Etcd { endpoints } => AnyStore::Etcd(Box::new(
-            EtcdStore::connect(endpoints, cfg.store_timeout).await?,
+        StoreConfig::Etcd { endpoints, access } => AnyStore::Etcd(Box::new(
+            EtcdStore::connect_with(endpoints, cfg.store_timeout, access).await?,
         )),
         StoreConfig::Embedded { data_dir } => AnyStore::Embedded(EmbeddedStore::open(data_dir)?),
     })

@@ -15,7 +15,7 @@ use state_server::pb::{
         state_manager_connection_client::StateManagerConnectionClient,
     },
 };
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// The daemon on this host, on its default port (Pullpiri's StateManager port).
 const DEFAULT_SERVER: &str = "http://127.0.0.1:47006";
@@ -32,6 +32,15 @@ struct Cli {
         default_value = DEFAULT_SERVER
     )]
     server: String,
+    /// PEM CA the server's certificate chains to (an `https://` server).
+    #[arg(long, global = true, env = "STATECTL_CA")]
+    ca: Option<PathBuf>,
+    /// PEM client certificate, for a server with mTLS (with --key).
+    #[arg(long, global = true, env = "STATECTL_CERT", requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, global = true, env = "STATECTL_KEY", requires = "cert")]
+    key: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -131,9 +140,23 @@ fn read(file: &PathBuf) -> Result<String> {
     std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
 }
 
-async fn connect(server: &str) -> Result<StateManagerConnectionClient<Channel>> {
-    let channel = tonic::transport::Endpoint::from_shared(server.to_owned())
-        .with_context(|| format!("invalid server address {server:?}"))?
+async fn connect(cli: &Cli) -> Result<StateManagerConnectionClient<Channel>> {
+    let server = &cli.server;
+    let mut endpoint = tonic::transport::Endpoint::from_shared(server.to_owned())
+        .with_context(|| format!("invalid server address {server:?}"))?;
+    if server.starts_with("https:") || cli.ca.is_some() {
+        let mut tls = ClientTlsConfig::new().with_enabled_roots();
+        if let Some(ca) = &cli.ca {
+            tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&cli.cert, &cli.key) {
+            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .context("TLS settings for the server")?;
+    }
+    let channel = endpoint
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(15))
         .connect()
@@ -147,7 +170,7 @@ fn status(e: tonic::Status) -> anyhow::Error {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let mut client = connect(&cli.server).await?;
+    let mut client = connect(&cli).await?;
     match cli.command {
         Cmd::Apply { file } => {
             let yaml = read(&file)?;

@@ -69,14 +69,58 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
+/// How the daemon proves itself to etcd: TLS (the CA of etcd's certificate, and a client
+/// certificate when etcd requires one) and a user.
+#[derive(Clone, Default)]
+pub struct EtcdAccess {
+    /// The CA etcd's certificate chains to, PEM (`https://` endpoints).
+    pub ca: Option<String>,
+    /// A client certificate and key, PEM (etcd's `--client-cert-auth`).
+    pub identity: Option<crate::tls::Pem>,
+    /// User and password (etcd's authentication).
+    pub user: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for EtcdAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdAccess")
+            .field("tls", &self.ca.is_some())
+            .field("client_certificate", &self.identity.is_some())
+            .field("user", &self.user.as_ref().map(|(u, _)| u))
+            .finish()
+    }
+}
+
 impl EtcdStore {
     /// Connects lazily to `endpoints`; every call is bounded by `timeout` per member tried.
     pub async fn connect(endpoints: &[String], timeout: Duration) -> Result<Self, StoreError> {
-        let options = ConnectOptions::new()
+        Self::connect_with(endpoints, timeout, &EtcdAccess::default()).await
+    }
+
+    /// As [`EtcdStore::connect`], with TLS and a user.
+    pub async fn connect_with(
+        endpoints: &[String],
+        timeout: Duration,
+        access: &EtcdAccess,
+    ) -> Result<Self, StoreError> {
+        let mut options = ConnectOptions::new()
             .with_connect_timeout(timeout)
             .with_timeout(timeout)
             .with_keep_alive(Duration::from_secs(5), timeout)
             .with_keep_alive_while_idle(true);
+        if access.ca.is_some() || access.identity.is_some() {
+            let mut tls = etcd_client::TlsOptions::new();
+            if let Some(ca) = &access.ca {
+                tls = tls.ca_certificate(etcd_client::Certificate::from_pem(ca));
+            }
+            if let Some(pem) = &access.identity {
+                tls = tls.identity(etcd_client::Identity::from_pem(&pem.cert, &pem.key));
+            }
+            options = options.with_tls(tls);
+        }
+        if let Some((user, password)) = &access.user {
+            options = options.with_user(user, password);
+        }
         let mut clients = Vec::with_capacity(endpoints.len());
         for endpoint in endpoints {
             let client = Client::connect([endpoint], Some(options.clone()))

@@ -26,6 +26,7 @@ use state_server::{
     },
     reconcile::Backoff,
     server::{Config, StoreConfig, serve},
+    store::etcd::EtcdAccess,
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -82,6 +83,18 @@ pub struct Etcd {
     pub client_port: u16,
     peer_port: u16,
     pub dir: tempfile::TempDir,
+    /// TLS on its client port, with client certificates required.
+    tls: Option<EtcdTls>,
+    /// The user the test's own clients log in as, once auth is on.
+    user: Option<(String, String)>,
+}
+
+/// Certificates for an etcd with TLS: its CA, its server certificate, and one for clients.
+#[derive(Clone)]
+pub struct EtcdTls {
+    pub ca: String,
+    pub server: certs::Issued,
+    pub client: certs::Issued,
 }
 
 impl Etcd {
@@ -89,12 +102,19 @@ impl Etcd {
     /// etcd binds them, so another test can take one in between; etcd then exits at once, and
     /// is started again on other ports (a few times at most).
     pub async fn start() -> Etcd {
+        Etcd::start_with(None).await
+    }
+
+    /// As [`Etcd::start`], with TLS on its client port and client certificates required.
+    pub async fn start_with(tls: Option<EtcdTls>) -> Etcd {
         for _ in 0..5 {
             let mut etcd = Etcd {
                 child: None,
                 client_port: free_port(),
                 peer_port: free_port(),
                 dir: tempfile::tempdir().expect("tempdir"),
+                tls: tls.clone(),
+                user: None,
             };
             if etcd.try_spawn().await {
                 return etcd;
@@ -104,7 +124,49 @@ impl Etcd {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// How the test's own clients connect: its TLS client certificate, its user.
+    fn options(&self) -> Option<etcd_client::ConnectOptions> {
+        let mut options = etcd_client::ConnectOptions::new();
+        if let Some(tls) = &self.tls {
+            options = options.with_tls(
+                etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(&tls.ca))
+                    .identity(etcd_client::Identity::from_pem(
+                        &tls.client.cert,
+                        &tls.client.key,
+                    )),
+            );
+        }
+        if let Some((user, password)) = &self.user {
+            options = options.with_user(user, password);
+        }
+        Some(options)
+    }
+
+    /// What a daemon needs to reach it: the CA and a client certificate with TLS, the user
+    /// once auth is on.
+    pub fn access(&self) -> EtcdAccess {
+        EtcdAccess {
+            ca: self.tls.as_ref().map(|t| t.ca.clone()),
+            identity: self.tls.as_ref().map(|t| state_server::tls::Pem {
+                cert: t.client.cert.clone(),
+                key: t.client.key.clone(),
+            }),
+            user: self.user.clone(),
+        }
+    }
+
+    /// Turns on etcd's authentication with a `root` user; the test's clients log in as it.
+    pub async fn enable_auth(&mut self, password: &str) {
+        let mut c = self.client().await;
+        c.user_add("root", password, None).await.expect("user add");
+        c.user_grant_role("root", "root").await.expect("grant root");
+        c.auth_enable().await.expect("auth enable");
+        self.user = Some(("root".into(), password.into()));
     }
 
     async fn spawn(&mut self) {
@@ -119,7 +181,25 @@ impl Etcd {
     async fn try_spawn(&mut self) -> bool {
         let client = self.url();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let mut tls_args = Vec::new();
+        if let Some(tls) = &self.tls {
+            let write = |name: &str, pem: &str| {
+                let path = self.dir.path().join(name);
+                std::fs::write(&path, pem).expect("write a certificate");
+                path.to_string_lossy().into_owned()
+            };
+            tls_args = vec![
+                "--cert-file".to_owned(),
+                write("server.pem", &tls.server.cert),
+                "--key-file".to_owned(),
+                write("server.key", &tls.server.key),
+                "--trusted-ca-file".to_owned(),
+                write("ca.pem", &tls.ca),
+                "--client-cert-auth".to_owned(),
+            ];
+        }
         let child = Command::new(etcd_binary())
+            .args(&tls_args)
             .args([
                 "--name",
                 "test",
@@ -145,7 +225,7 @@ impl Etcd {
         self.child = Some(child);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(mut c) = etcd_client::Client::connect([client.as_str()], None).await
+            if let Ok(mut c) = etcd_client::Client::connect([client.as_str()], self.options()).await
                 && let Ok(Ok(_)) =
                     tokio::time::timeout(Duration::from_secs(1), c.get("health-probe", None)).await
             {
@@ -181,7 +261,7 @@ impl Etcd {
 
     /// A plain etcd client, to look at or change keys behind the daemon's back.
     pub async fn client(&self) -> etcd_client::Client {
-        etcd_client::Client::connect([self.url()], None)
+        etcd_client::Client::connect([self.url()], self.options())
             .await
             .expect("etcd client")
     }
@@ -304,6 +384,7 @@ pub fn etcd_config(etcd: &Etcd, ac: &ActionController) -> Config {
     config(
         StoreConfig::Etcd {
             endpoints: vec![etcd.url()],
+            access: etcd.access(),
         },
         &ac.url(),
     )

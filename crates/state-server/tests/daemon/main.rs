@@ -17,6 +17,7 @@ mod harness;
 mod hostile;
 
 mod changes;
+mod etcd_access;
 mod limits;
 mod outage;
 mod outside;
