@@ -10,6 +10,7 @@ export function emptyPlan() {
     containers: new Map(), // name -> new state
     containerDeletes: new Set(),
     models: new Map(), // name -> { old, new }
+    modelDeletes: new Set(),
     packages: new Map(),
     packageDeletes: new Set(),
     scenarios: new Map(),
@@ -36,6 +37,10 @@ function merge(acc, plan) {
     acc.containers.delete(c);
   }
   mergeUpdates(acc.models, plan.models);
+  for (const m of plan.modelDeletes) {
+    acc.modelDeletes.add(m);
+    acc.models.delete(m);
+  }
   mergeUpdates(acc.packages, plan.packages);
   for (const p of plan.packageDeletes) acc.packageDeletes.add(p);
   acc.reconciles.push(...plan.reconciles);
@@ -121,6 +126,7 @@ export function summary(plan) {
       : all.join(', ');
   };
   if (plan.models.size) parts.push(`models: ${list(plan.models)}`);
+  if (plan.modelDeletes.size) parts.push(`models gone: ${[...plan.modelDeletes].join(', ')}`);
   if (plan.packages.size) parts.push(`packages: ${list(plan.packages)}`);
   if (plan.scenarios.size) parts.push(`scenarios: ${list(plan.scenarios)}`);
   for (const r of plan.reconciles) {

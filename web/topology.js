@@ -118,7 +118,10 @@ export class Topology {
     };
     // Every container is drawn in both groupings; models and packages may not be (the node
     // grouping has no package cards), so only a missing container needs a full render.
-    let ok = plan.containerDeletes.size === 0 && plan.packageDeletes.size === 0;
+    let ok =
+      plan.containerDeletes.size === 0 &&
+      plan.modelDeletes.size === 0 &&
+      plan.packageDeletes.size === 0;
     for (const [name, state] of plan.containers) ok = set('container', name, state) && ok;
     for (const [name, u] of plan.models) set('model', name, u.new);
     for (const [name, u] of plan.packages) set('package', name, u.new);

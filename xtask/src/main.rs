@@ -6,6 +6,7 @@
 
 mod bench;
 mod browser;
+mod fuzz;
 mod provision;
 mod run;
 mod serve;
@@ -25,6 +26,9 @@ commands:
   build            build the daemon, statectl and the web explorer in release mode
   web              build the explorer and serve it on localhost
   bench [--quick]  criterion benchmarks and the end-to-end load run
+  fuzz [--seconds N]
+                   every fuzz target for N seconds (default 60; nightly and cargo-fuzz,
+                   installed if missing)
 ";
 
 fn main() {
@@ -41,6 +45,16 @@ fn dispatch() -> Result<()> {
         return Ok(());
     };
     let flag = |name: &str| rest.iter().any(|a| a == name);
+    if cmd == "fuzz" {
+        let seconds = match rest {
+            [] => 60,
+            [flag, n] if flag == "--seconds" => n
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--seconds takes a number of seconds, not {n:?}"))?,
+            _ => bail!("usage: cargo xtask fuzz [--seconds N]"),
+        };
+        return fuzz::fuzz(seconds);
+    }
     if let Some(unknown) = rest
         .iter()
         .find(|a| !matches!(a.as_str(), "--etcd" | "--quick" | "--no-browser"))

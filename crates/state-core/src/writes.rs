@@ -64,6 +64,9 @@ impl WriteSet {
         for u in &changes.models {
             add(ModelKind::key(&u.name), Some(u.new.stored().into()));
         }
+        for name in &changes.model_deletes {
+            add(ModelKind::key(name), None);
+        }
         for u in &changes.packages {
             add(PackageKind::key(&u.name), Some(u.new.stored().into()));
         }

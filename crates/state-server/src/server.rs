@@ -135,10 +135,16 @@ fn advertise_url(cfg: &Config, listener: &TcpListener) -> String {
     let local = listener
         .local_addr()
         .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    let url = if local.ip().is_unspecified() {
-        format!("http://127.0.0.1:{}", local.port())
+    // With TLS on the listener, other daemons must dial it with TLS too.
+    let scheme = if cfg.tls.server().is_some() {
+        "https"
     } else {
-        format!("http://{local}")
+        "http"
+    };
+    let url = if local.ip().is_unspecified() {
+        format!("{scheme}://127.0.0.1:{}", local.port())
+    } else {
+        format!("{scheme}://{local}")
     };
     tracing::info!(url = %url, "no --advertise-url given; other daemons on this host reach this one at this URL");
     url

@@ -132,6 +132,7 @@ struct PlanOut<'a> {
     containers: Vec<Put<'a>>,
     container_deletes: Vec<&'a str>,
     models: Vec<Changed<'a>>,
+    model_deletes: Vec<&'a str>,
     packages: Vec<Changed<'a>>,
     package_deletes: Vec<&'a str>,
     scenarios: Vec<Changed<'a>>,
@@ -191,6 +192,7 @@ pub fn plan(plan: &Changes, skipped: &[Skipped]) -> Result<JsValue, JsValue> {
             .iter()
             .map(|u| changed(u, ModelState::short))
             .collect(),
+        model_deletes: plan.model_deletes.iter().map(|n| n.as_str()).collect(),
         packages: plan
             .packages
             .iter()

@@ -229,6 +229,11 @@ fn cascade_fixtures_plan_the_same_changes_through_the_bindings() {
                 e.package_deletes,
                 "{at}: package deletes"
             );
+            assert_eq!(
+                names(&plan["modelDeletes"]),
+                e.model_deletes,
+                "{at}: model deletes"
+            );
             let reconcile: Vec<String> = plan["reconciles"]
                 .as_array()
                 .unwrap()

@@ -224,6 +224,8 @@ impl Changes {
         });
         self.models
             .retain(|u| seen.models.get(&u.name) != Some(&Some(u.new)));
+        self.model_deletes
+            .retain(|m| seen.models.get(m) != Some(&None));
         self.packages
             .retain(|u| seen.packages.get(&u.name) != Some(&Some(u.new)));
         self.package_deletes

@@ -22,6 +22,8 @@ pub(crate) enum Op {
     RemoveFromNode(NodeName, ContainerName),
     /// A model's state and the per-state counts of its containers.
     SetModel(ModelName, ModelState, Counts<ContainerState>),
+    /// The model is gone: nothing references it any more.
+    DropModel(ModelName),
     /// How many reasons tie a model to a package (0 unties them).
     SetLink(ModelName, PackageName, u32),
     /// A package's state and the per-state counts of its models.
@@ -77,6 +79,9 @@ impl Fleet {
                     });
                 }
             },
+            Op::DropModel(name) => {
+                self.models.remove(&name);
+            }
             Op::SetLink(model, package, refs) => {
                 if let Some(m) = self.models.get_mut(&model) {
                     if refs == 0 {

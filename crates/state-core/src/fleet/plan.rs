@@ -95,6 +95,8 @@ pub struct Changes {
     pub container_deletes: Vec<ContainerName>,
     /// Model state changes.
     pub models: Vec<Update<ModelName, ModelState>>,
+    /// Model state keys to delete: models that lost their last container and package link.
+    pub model_deletes: Vec<ModelName>,
     /// Package state changes.
     pub packages: Vec<Update<PackageName, PackageState>>,
     /// Package state keys to delete (packages that no longer exist).
@@ -123,6 +125,7 @@ impl Changes {
         self.container_puts.len()
             + self.container_deletes.len()
             + self.models.len()
+            + self.model_deletes.len()
             + self.packages.len()
             + self.package_deletes.len()
             + self.scenarios.len()

@@ -339,10 +339,11 @@ impl<'f> Scratch<'f> {
 
     /// Turns the overlay into the plan.
     fn finish(mut self) -> Plan {
-        let models = self.settle_models();
+        let (models, container_counts) = self.settle_models();
         let mut links = self.settle_links();
         let counts = self.package_counts(&models, &mut links);
         self.settle_packages(links, counts);
+        self.drop_unreferenced(&container_counts);
         let mut plan = self.plan;
         plan.changes.models.sort_by(|a, b| a.name.cmp(&b.name));
         plan.changes.container_puts.sort_by(|a, b| a.0.cmp(&b.0));
@@ -353,7 +354,13 @@ impl<'f> Scratch<'f> {
 
     /// Step 1: the new state of every model the event touched (re-evaluated from its counts,
     /// set directly, or created by an artifact), before and after.
-    fn settle_models(&mut self) -> HashMap<ModelName, (Option<ModelState>, ModelState)> {
+    #[allow(clippy::type_complexity)]
+    fn settle_models(
+        &mut self,
+    ) -> (
+        HashMap<ModelName, (Option<ModelState>, ModelState)>,
+        HashMap<ModelName, Counts<ContainerState>>,
+    ) {
         let fleet = self.fleet;
         let mut model_new = HashMap::new();
         let counts = core::mem::take(&mut self.counts);
@@ -392,7 +399,52 @@ impl<'f> Scratch<'f> {
                 });
             }
         }
-        model_new
+        (model_new, counts)
+    }
+
+    /// Step 5: a model that had a container or a package link before this event and has none
+    /// after it is gone, its key deleted (`docs/contract.md#model-table`) — unless the event
+    /// set it directly. A quiet model keeps its key: only losing its last reference removes it.
+    fn drop_unreferenced(&mut self, container_counts: &HashMap<ModelName, Counts<ContainerState>>) {
+        let fleet = self.fleet;
+        let mut candidates: HashSet<&ModelName> = container_counts.keys().collect();
+        candidates.extend(self.links.keys().map(|(m, _)| m));
+        let mut dropped: Vec<ModelName> = Vec::new();
+        for model in candidates {
+            if self.model_override.contains_key(model) {
+                continue;
+            }
+            let Some(entry) = fleet.models.get(model) else {
+                continue;
+            };
+            let links_before: u32 = entry.links.values().sum();
+            if entry.containers.total() == 0 && links_before == 0 {
+                continue;
+            }
+            let containers_after = container_counts
+                .get(model)
+                .map_or(entry.containers.total(), Counts::total);
+            let links_after = entry.links.iter().any(|(p, refs)| {
+                let delta = self
+                    .links
+                    .get(&(model.clone(), p.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                i64::from(*refs) + i64::from(delta) > 0
+            }) || self
+                .links
+                .iter()
+                .any(|((m, p), delta)| m == model && *delta > 0 && !entry.links.contains_key(p));
+            if containers_after == 0 && !links_after {
+                dropped.push(model.clone());
+            }
+        }
+        dropped.sort();
+        for model in dropped {
+            self.plan.changes.models.retain(|u| u.name != model);
+            self.plan.changes.model_deletes.push(model.clone());
+            self.plan.ops.push(Op::DropModel(model));
+        }
     }
 
     /// Step 2: the new link counts; a link that appears is a model joining a package, one

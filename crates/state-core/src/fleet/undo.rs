@@ -4,7 +4,7 @@
 
 use alloc::{collections::BTreeSet, vec::Vec};
 
-use super::{ContainerEntry, Fleet, PackageEntry, ScenarioEntry, StalePlan, op::Op};
+use super::{ContainerEntry, Fleet, ModelEntry, PackageEntry, ScenarioEntry, StalePlan, op::Op};
 use crate::{
     ContainerState, ModelState, PackageState,
     name::{ContainerName, ModelName, NodeName, PackageName, ScenarioName},
@@ -26,6 +26,8 @@ enum Step {
     Stored(ContainerName, Option<ContainerState>),
     NodeEntry(NodeName, ContainerName, Option<ContainerEntry>),
     Model(ModelName, Option<(ModelState, Counts<ContainerState>)>),
+    /// A model's whole entry, before it was dropped.
+    ModelEntry(ModelName, Option<ModelEntry>),
     Link(ModelName, PackageName, Option<u32>),
     PackageState {
         package: PackageName,
@@ -84,6 +86,12 @@ impl Undo {
                 name.clone(),
                 fleet.models.get(name).map(|m| (m.state, m.containers)),
             )),
+            Op::DropModel(name) => {
+                steps.push(Step::ModelEntry(
+                    name.clone(),
+                    fleet.models.get(name).cloned(),
+                ));
+            }
             Op::SetLink(model, package, _) => steps.push(Step::Link(
                 model.clone(),
                 package.clone(),
@@ -210,6 +218,14 @@ impl Fleet {
                         m.state = state;
                         m.containers = containers;
                     }
+                }
+                None => {
+                    self.models.remove(&name);
+                }
+            },
+            Step::ModelEntry(name, prev) => match prev {
+                Some(entry) => {
+                    self.models.insert(name, entry);
                 }
                 None => {
                     self.models.remove(&name);

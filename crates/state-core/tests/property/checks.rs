@@ -38,6 +38,14 @@ pub(crate) fn check_plan(
         .map(|u| (u.name.clone(), u.new))
         .collect();
     assert_eq!(models, diff(&before.models, &after.models), "model changes");
+    let model_deletes: BTreeSet<_> = plan.model_deletes.iter().cloned().collect();
+    let gone: BTreeSet<_> = before
+        .models
+        .keys()
+        .filter(|m| !after.models.contains_key(*m))
+        .cloned()
+        .collect();
+    assert_eq!(model_deletes, gone, "model deletes");
     for u in &plan.models {
         assert_eq!(
             u.old,
@@ -136,6 +144,13 @@ pub(crate) fn check_writes(plan: &Changes, before: &Snapshot, after: &Snapshot) 
     }
     for (m, s) in diff(&before.models, &after.models) {
         want.insert(format!("/model/{m}/state"), Some(s.stored().to_owned()));
+    }
+    for m in before
+        .models
+        .keys()
+        .filter(|m| !after.models.contains_key(*m))
+    {
+        want.insert(format!("/model/{m}/state"), None);
     }
     for (p, s) in diff(&before.packages, &after.packages) {
         want.insert(format!("/package/{p}/state"), Some(s.stored().to_owned()));

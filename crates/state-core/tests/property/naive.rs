@@ -173,6 +173,40 @@ impl Naive {
     /// Applies an event to the raw inputs. Overrides record their inputs as they stand after
     /// the event, so they are computed after the other inputs are in place.
     pub(crate) fn apply(&mut self, event: &Event, before: &Snapshot) {
+        let had = self.referenced_models();
+        self.apply_inputs(event, before);
+        let except = match event {
+            Event::SetModel { model, .. } => Some(model),
+            _ => None,
+        };
+        self.forget_unreferenced(had, except);
+    }
+
+    /// The known models that a container or an artifact references.
+    fn referenced_models(&self) -> BTreeSet<ModelName> {
+        self.known_models
+            .iter()
+            .filter(|m| self.referenced(m))
+            .cloned()
+            .collect()
+    }
+
+    fn referenced(&self, m: &ModelName) -> bool {
+        !self.model_inputs(m).is_empty() || self.artifacts.values().any(|ms| ms.contains(m))
+    }
+
+    /// A model referenced before a change and by nothing after it is gone (unless the change
+    /// set it directly).
+    fn forget_unreferenced(&mut self, had: BTreeSet<ModelName>, except: Option<&ModelName>) {
+        for m in had {
+            if Some(&m) != except && !self.referenced(&m) {
+                self.known_models.remove(&m);
+                self.model_override.remove(&m);
+            }
+        }
+    }
+
+    fn apply_inputs(&mut self, event: &Event, before: &Snapshot) {
         match event {
             Event::NodeReport { node, containers } => {
                 let mut list = BTreeMap::new();
@@ -240,6 +274,7 @@ impl Naive {
     pub(crate) fn observe(&mut self, write: &Outside, before: &Snapshot) {
         match write {
             Outside::Container(c, state) => {
+                let had = self.referenced_models();
                 let name = container(*c);
                 if !self.nodes.values().any(|l| l.contains_key(&name)) {
                     match state {
@@ -259,6 +294,7 @@ impl Naive {
                         }
                     }
                 }
+                self.forget_unreferenced(had, None);
             }
             Outside::Model(m, Some(state)) => self.apply(
                 &Event::SetModel {

@@ -124,6 +124,9 @@ impl<S: Store> Engine<S> {
                 "model state changed"
             );
         }
+        for m in &plan.model_deletes {
+            tracing::info!(model = %m, "model no longer referenced; its state key deleted");
+        }
         for u in &plan.packages {
             tracing::info!(
                 package = %u.name,
@@ -190,7 +193,7 @@ pub(super) fn summary(plan: Changes) -> ReportSummary {
     ReportSummary {
         containers_written: plan.container_puts.len(),
         containers_deleted: plan.container_deletes.len(),
-        models_changed: plan.models.len(),
+        models_changed: plan.models.len() + plan.model_deletes.len(),
         packages_changed: plan.packages.len(),
     }
 }
