@@ -20,6 +20,13 @@ pub fn fuzz(seconds: u64) -> Result<()> {
     step("fuzzing: nightly toolchain and cargo-fuzz");
     nightly()?;
     cargo_fuzz()?;
+    step("fuzzing: building the targets (nightly, address sanitizer; minutes the first time)");
+    let mut build = Command::new("cargo");
+    build
+        .current_dir(root())
+        .env("PROTOC", protoc())
+        .args(["+nightly", "fuzz", "build"]);
+    run(build).context("the fuzz targets do not build")?;
     for target in TARGETS {
         step(&format!("fuzzing {target} for {seconds} s"));
         let corpus = root().join("fuzz/corpus").join(target);

@@ -142,3 +142,90 @@ async fn mtls_identities_decide_who_may_do_what() {
     assert_eq!(etcd.value("/container/other_a/state").await, None);
     daemon.stop().await;
 }
+
+/// Two daemons with mTLS on one etcd: a follower forwards a NodeAgent's list to the leader
+/// with the identity it verified, and the leader believes that identity only from a daemon
+/// named in `--peer-identity`: a caller that forges the forwarding metadata is still itself.
+#[tokio::test]
+async fn forwarded_identities_are_trusted_only_from_peers() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let ca = Ca::new();
+    let start = |name: &str| {
+        let server = ca.server(name);
+        let mut cfg = etcd_config(&etcd, &ac);
+        cfg.tls = TlsConfig {
+            identity: Some(Pem {
+                cert: server.cert,
+                key: server.key,
+            }),
+            client_ca: Some(ca.pem.clone()),
+            peer_identities: vec!["daemon-a".into(), "daemon-b".into()],
+            ..TlsConfig::default()
+        };
+        Daemon::start(cfg)
+    };
+    let a = start("daemon-a").await;
+    // The first daemon leads once elected; the second then follows.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let b = start("daemon-b").await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let leader = leader_url(&etcd).await;
+    let (leader, follower) = if leader.ends_with(&a.addr.port().to_string()) {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+
+    let agent = ca.client_uri("NodeAgent/HPC");
+    let mut via_follower = tls_client(follower, &ca, Some(&agent))
+        .await
+        .expect("follower");
+    via_follower
+        .send_changed_container_list(list("HPC", vec![running("m_a")]))
+        .await
+        .expect("forwarded with the agent's identity");
+    assert_eq!(
+        etcd.value("/container/m_a/state").await.as_deref(),
+        Some("running")
+    );
+    let e = via_follower
+        .send_changed_container_list(list("n2", vec![running("m_b")]))
+        .await
+        .expect_err("another node, through the follower");
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+
+    // The agent talks to the leader directly, posing as a follower forwarding for n2.
+    let mut direct = tls_client(leader, &ca, Some(&agent)).await.expect("leader");
+    let mut forged = tonic::Request::new(list("n2", vec![running("m_b")]));
+    forged.metadata_mut().insert(
+        state_server::forward::FORWARDED,
+        "1".parse().expect("value"),
+    );
+    forged.metadata_mut().insert(
+        state_server::forward::IDENTITY,
+        "NodeAgent/n2".parse().expect("value"),
+    );
+    let e = direct
+        .send_changed_container_list(forged)
+        .await
+        .expect_err("forged identity");
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    assert_eq!(etcd.value("/container/m_b/state").await, None);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The URL the elected daemon advertises.
+async fn leader_url(etcd: &Etcd) -> String {
+    let c = etcd.client().await;
+    let resp = c
+        .election_client()
+        .leader(state_server::leader::ELECTION)
+        .await
+        .expect("a leader");
+    resp.kv()
+        .and_then(|kv| kv.value_str().ok())
+        .expect("its URL")
+        .to_owned()
+}
