@@ -23,16 +23,15 @@ pub struct Member {
     pub package: Option<PackageName>,
 }
 
+/// One member as the encoders take it: container, model, package.
+pub type MemberRef<'a> = (
+    &'a ContainerName,
+    Option<&'a ModelName>,
+    Option<&'a PackageName>,
+);
+
 /// Encodes members (in any order) as the stored value.
-pub fn encode<'a>(
-    members: impl IntoIterator<
-        Item = (
-            &'a ContainerName,
-            Option<&'a ModelName>,
-            Option<&'a PackageName>,
-        ),
-    >,
-) -> String {
+pub fn encode<'a>(members: impl IntoIterator<Item = MemberRef<'a>>) -> String {
     let mut rows: Vec<_> = members.into_iter().collect();
     rows.sort_by(|a, b| a.0.cmp(b.0));
     let mut out = String::new();
@@ -48,15 +47,7 @@ pub fn encode<'a>(
 }
 
 /// The length of the value [`encode`] gives for these members, without building it.
-pub fn encoded_len<'a>(
-    members: impl IntoIterator<
-        Item = (
-            &'a ContainerName,
-            Option<&'a ModelName>,
-            Option<&'a PackageName>,
-        ),
-    >,
-) -> usize {
+pub fn encoded_len<'a>(members: impl IntoIterator<Item = MemberRef<'a>>) -> usize {
     members
         .into_iter()
         .map(|(c, m, p)| {

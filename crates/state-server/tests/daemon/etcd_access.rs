@@ -7,7 +7,7 @@ use std::time::Duration;
 use state_server::{pb::statemanager::ResourceType, server::StoreConfig, store::etcd::EtcdAccess};
 
 use crate::{
-    common::{ActionController, Daemon, Etcd, EtcdTls, certs::Ca, config, eventually},
+    common::{ActionController, Daemon, Etcd, EtcdTls, certs::Ca, config},
     harness::{Harness, get, running},
 };
 
@@ -60,16 +60,8 @@ async fn etcd_with_authentication() {
     assert!(e.message().contains("user name"), "{}", e.message());
 
     let h = Harness::on(etcd, ac).await;
-    eventually(Duration::from_secs(5), "the daemon serves", || {
-        let mut client = h.client.clone();
-        async move {
-            client
-                .send_changed_container_list(crate::harness::list("n1", vec![running("m_a")]))
-                .await
-                .ok()
-        }
-    })
-    .await;
+    h.report_when_serving(Duration::from_secs(5), "n1", vec![running("m_a")])
+        .await;
     h.assert_stored("/container/m_a/state", "running").await;
     h.stop().await;
 }

@@ -75,6 +75,22 @@ impl Harness {
         report(&mut self.client, node, containers).await
     }
 
+    /// Sends `node`'s list until it is accepted (the daemon is still loading, or etcd is coming
+    /// back), for at most `within`.
+    pub async fn report_when_serving(
+        &self,
+        within: std::time::Duration,
+        node: &str,
+        containers: Vec<ContainerInfo>,
+    ) {
+        crate::common::eventually(within, &format!("{node}'s list accepted"), || {
+            let mut client = self.client.clone();
+            let list = list(node, containers.clone());
+            async move { client.send_changed_container_list(list).await.ok() }
+        })
+        .await;
+    }
+
     /// Sends one `StateChange` (`transition_id` `t-{name}-{to}`) and returns the answer.
     pub async fn change(
         &mut self,

@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 
 use state_server::pb::statemanager::ApplyArtifactsRequest;
 
-use crate::{
-    common::eventually,
-    harness::{Harness, running},
-};
+use crate::harness::{Harness, running};
 
 /// A Package of about 160 KB whose model list expands, through one anchor aliased 20,000
 /// times, to some six million YAML nodes.
@@ -89,22 +86,9 @@ async fn an_alias_bomb_stored_in_etcd_is_skipped_and_the_daemon_serves() {
 
     // A daemon starting while the key is stored comes up.
     let (etcd, ac) = h.stop_daemon().await;
-    let mut h = Harness::on(etcd, ac).await;
-    eventually(
-        Duration::from_secs(10),
-        "the restarted daemon serves",
-        || {
-            let mut client = h.client.clone();
-            async move {
-                client
-                    .send_changed_container_list(crate::harness::list("n1", vec![running("m_b")]))
-                    .await
-                    .ok()
-            }
-        },
-    )
-    .await;
+    let h = Harness::on(etcd, ac).await;
+    h.report_when_serving(Duration::from_secs(10), "n1", vec![running("m_b")])
+        .await;
     h.assert_stored("/container/m_b/state", "running").await;
-    let _ = &mut h;
     h.stop().await;
 }

@@ -71,20 +71,8 @@ async fn etcd_outage_refuses_requests_then_recovers_without_losing_acknowledged_
     );
 
     h.etcd.restart().await;
-    eventually(
-        Duration::from_secs(15),
-        "daemon accepts reports again",
-        || {
-            let mut client = h.client.clone();
-            async move {
-                client
-                    .send_changed_container_list(list("n1", vec![dead("m_a")]))
-                    .await
-                    .ok()
-            }
-        },
-    )
-    .await;
+    h.report_when_serving(Duration::from_secs(15), "n1", vec![dead("m_a")])
+        .await;
     h.assert_stored("/container/m_a/state", "dead").await;
     h.assert_stored("/model/m/state", "MODEL_STATE_DEAD").await;
     h.assert_stored("/scenario/s/state", "SCENARIO_STATE_IDLE")
