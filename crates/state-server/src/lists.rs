@@ -18,6 +18,7 @@ use crate::{
     convert,
     engine::{Command, EngineError, EngineHandle},
     forward::{self, Forwarder, engine_status},
+    metrics::Metrics,
     pb::monitoringserver::ContainerList,
     tls,
 };
@@ -42,6 +43,7 @@ pub struct Lists {
     limits: Limits,
     wait: Duration,
     slots: Mutex<HashMap<String, Slot>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Lists {
@@ -51,6 +53,7 @@ impl Lists {
         forwarder: Arc<Forwarder>,
         limits: Limits,
         wait: Duration,
+        metrics: Arc<Metrics>,
     ) -> Arc<Lists> {
         let lists = Arc::new(Lists {
             engine,
@@ -58,6 +61,7 @@ impl Lists {
             limits,
             wait,
             slots: Mutex::new(HashMap::new()),
+            metrics,
         });
         tokio::spawn(retry(Arc::downgrade(&lists)));
         lists
@@ -76,7 +80,12 @@ impl Lists {
     ) -> Option<(ContainerList, Option<String>)> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let slot = slots.entry(node.to_owned()).or_default();
-        std::mem::replace(&mut slot.pending, list)
+        let before = std::mem::replace(&mut slot.pending, list);
+        let kept = slots.values().filter(|s| s.pending.is_some()).count();
+        self.metrics
+            .lists_kept
+            .set(i64::try_from(kept).unwrap_or(i64::MAX));
+        before
     }
 
     /// Delivers a list a client sent; `forwarded`: by a follower, which keeps it in order and

@@ -74,6 +74,10 @@ struct Args {
     /// PEM CA of an `https` ActionController.
     #[arg(long, env = "STATE_SERVER_ACTION_CONTROLLER_CA")]
     action_controller_ca: Option<PathBuf>,
+    /// Serve Prometheus metrics on /metrics, and /healthz and /readyz, at this address (off by
+    /// default; e.g. 127.0.0.1:9464, loopback unless the scraper runs elsewhere).
+    #[arg(long, env = "STATE_SERVER_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Do not serve gRPC server reflection (recommended in production: it lists every rpc).
     #[arg(long, env = "STATE_SERVER_NO_REFLECTION")]
     no_reflection: bool,
@@ -155,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
             ..Limits::default()
         },
         reflection: !args.no_reflection,
+        metrics_listen: args.metrics_listen,
         tls,
         advertise_url: args.advertise_url,
         lease_ttl: Duration::from_secs(args.lease_ttl.max(1)),

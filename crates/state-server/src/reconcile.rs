@@ -6,7 +6,7 @@
 //! Memory is bounded: at most one pending entry per package, and the command queue is bounded
 //! (a full queue drops the message with a warning rather than blocking a request).
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use state_core::{
     fleet::Reconcile,
@@ -18,6 +18,7 @@ use tokio::{
 };
 use tonic::transport::Channel;
 
+use crate::metrics::{Metrics, Outcome};
 use crate::pb::actioncontroller::{
     ReconcileRequest, action_controller_connection_client::ActionControllerConnectionClient,
 };
@@ -98,7 +99,11 @@ impl Reconciler {
     /// Starts the task, calling the ActionController on `channel` (each call bounded by the
     /// channel's timeout, [`Backoff::call_timeout`] in the daemon). Each answered Reconcile
     /// comes back on the receiver, for the engine to record.
-    pub fn start(channel: Channel, backoff: Backoff) -> (Self, mpsc::Receiver<Delivered>) {
+    pub fn start(
+        channel: Channel,
+        backoff: Backoff,
+        metrics: Arc<Metrics>,
+    ) -> (Self, mpsc::Receiver<Delivered>) {
         // One message per package entering or leaving Error: 4,096 covers a whole fleet failing
         // at once; beyond that a message is dropped with a warning, never blocking a request.
         let (tx, rx) = mpsc::channel(4096);
@@ -108,6 +113,7 @@ impl Reconciler {
             rx,
             delivered_tx,
             backoff,
+            metrics,
         ));
         (Reconciler { tx }, delivered)
     }
@@ -132,9 +138,13 @@ async fn run(
     mut rx: mpsc::Receiver<Message>,
     delivered: mpsc::Sender<Delivered>,
     backoff: Backoff,
+    metrics: Arc<Metrics>,
 ) {
     let mut pending: HashMap<PackageName, Pending> = HashMap::new();
     loop {
+        metrics
+            .reconciles_owed
+            .set(i64::try_from(pending.len()).unwrap_or(i64::MAX));
         let next = pending
             .iter()
             .min_by_key(|(_, p)| p.due)
@@ -185,6 +195,10 @@ async fn run(
                 };
                 match client.reconcile(request).await {
                     Ok(resp) => {
+                        metrics
+                            .reconciles
+                            .get_or_create(&Outcome { outcome: "sent" })
+                            .inc();
                         let resp = resp.into_inner();
                         tracing::info!(
                             package = %package,
@@ -205,6 +219,10 @@ async fn run(
                         }
                     }
                     Err(status) => {
+                        metrics
+                            .reconciles
+                            .get_or_create(&Outcome { outcome: "failed" })
+                            .inc();
                         p.attempt += 1;
                         let delay = backoff.delay(p.attempt);
                         p.due = Instant::now() + delay;

@@ -11,8 +11,10 @@ use tonic_health::ServingStatus;
 use crate::{
     engine::{Engine, EngineConfig, SERVICE_NAME},
     leader::Leadership,
+    metrics::Metrics,
     pb::{self, statemanager::state_manager_connection_server::StateManagerConnectionServer},
     reconcile::{Backoff, Reconciler},
+    rpc_metrics::RpcMetrics,
     service::Service,
     store::{
         AnyStore, StoreError,
@@ -65,6 +67,8 @@ pub struct Config {
     pub reflection: bool,
     /// TLS and mTLS (off by default).
     pub tls: TlsConfig,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz` (off by default).
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// The URL other daemons reach this one at, published when it leads (`None`: derived
     /// from the listen address).
     pub advertise_url: Option<String>,
@@ -103,6 +107,7 @@ impl Default for Config {
             backoff: Backoff::default(),
             reflection: true,
             tls: TlsConfig::default(),
+            metrics_listen: None,
             advertise_url: None,
             lease_ttl: Self::DEFAULT_LEASE_TTL,
         }
@@ -121,6 +126,9 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The metrics address cannot be bound.
+    #[error("metrics address: {0}")]
+    Metrics(std::io::Error),
     /// Reflection descriptors are broken.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -184,7 +192,8 @@ pub async fn serve(
             .map_err(ServeError::ActionController)?;
     }
     let action_controller = action_controller.connect_lazy();
-    let reconcile = Reconciler::start(action_controller.clone(), cfg.backoff);
+    let metrics = Metrics::new();
+    let reconcile = Reconciler::start(action_controller.clone(), cfg.backoff, metrics.clone());
     let leadership = match store.as_ref() {
         AnyStore::Etcd(etcd) => Leadership::elect(
             etcd.as_ref().clone(),
@@ -200,7 +209,9 @@ pub async fn serve(
         health,
         cfg.engine.clone(),
     );
+    let engine = engine.with_metrics(metrics.clone());
     let engine_task = tokio::spawn(engine.run(commands));
+    let handle_for_probes = handle.clone();
     let service = Service::new(
         handle,
         cfg.limits,
@@ -208,6 +219,7 @@ pub async fn serve(
         action_controller,
         leadership,
         &cfg.tls,
+        metrics.clone(),
     );
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -228,7 +240,22 @@ pub async fn serve(
     if let Some(tls) = cfg.tls.server() {
         server = server.tls_config(tls)?;
     }
+    let (probes_stop, probes_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(addr) = cfg.metrics_listen {
+        let probes = TcpListener::bind(addr).await.map_err(ServeError::Metrics)?;
+        tracing::info!(address = %addr, "metrics and probes on /metrics, /healthz, /readyz");
+        let (metrics, handle) = (metrics.clone(), handle_for_probes.clone());
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = probes_stopped.await;
+            };
+            if let Err(e) = crate::probes::serve(probes, metrics, handle, stopped).await {
+                tracing::warn!(error = %e, "the metrics endpoint stopped");
+            }
+        });
+    }
     let mut server = server
+        .layer(RpcMetrics(metrics.clone()))
         // A peer that vanished without closing its connection is noticed and dropped.
         .http2_keepalive_interval(Some(KEEPALIVE))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
@@ -253,6 +280,8 @@ pub async fn serve(
             shutdown,
         )
         .await;
+    // The probes hold an engine handle too.
+    let _ = probes_stop.send(());
     // The service (and with it every engine handle) is gone: the engine ends once idle.
     // Its last commands wait at most the store deadline (5 s by default); after that the
     // process is exiting anyway and nothing unacknowledged is lost by not waiting.

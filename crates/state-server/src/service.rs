@@ -20,6 +20,7 @@ use crate::{
     forward::{self, Forwarder, engine_status},
     leader::Leadership,
     lists::Lists,
+    metrics::Metrics,
     pb::{
         actioncontroller::{
             OffloadModelRequest,
@@ -64,12 +65,13 @@ impl Service {
         action_controller: tonic::transport::Channel,
         leadership: Leadership,
         tls: &TlsConfig,
+        metrics: Arc<Metrics>,
     ) -> Self {
         // The engine gives up on the store at the deadline; the margin lets its refusal
         // (with the store's reason) arrive before the handler's own timeout.
         let wait = store_deadline + Duration::from_secs(2);
         let forwarder = Arc::new(Forwarder::new(leadership.leader_url, tls.to_peer()));
-        let lists = Lists::start(engine.clone(), forwarder.clone(), limits, wait);
+        let lists = Lists::start(engine.clone(), forwarder.clone(), limits, wait, metrics);
         Service {
             engine,
             wait,

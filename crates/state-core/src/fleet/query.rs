@@ -58,6 +58,33 @@ impl Fleet {
             .unwrap_or_default()
     }
 
+    /// How many containers, models, packages and scenarios are in each state:
+    /// `(kind, state, count)`, with the short spelling of each state, sorted.
+    pub fn census(&self) -> Vec<(&'static str, &'static str, usize)> {
+        let mut counts: alloc::collections::BTreeMap<(&'static str, &'static str), usize> =
+            alloc::collections::BTreeMap::new();
+        let mut count = |kind, state| *counts.entry((kind, state)).or_default() += 1;
+        for list in self.nodes.values() {
+            for e in list.values() {
+                count("container", e.state.short());
+            }
+        }
+        for m in self.models.values() {
+            count("model", m.state.short());
+        }
+        for p in self.packages.values() {
+            if let Some(s) = p.state {
+                count("package", s.short());
+            }
+        }
+        for s in self.scenarios.values() {
+            if let Some(s) = s.state {
+                count("scenario", s.short());
+            }
+        }
+        counts.into_iter().map(|((k, s), n)| (k, s, n)).collect()
+    }
+
     /// Containers whose state is stored but that no node reports (yet), with that state.
     pub fn stored_containers(&self) -> impl Iterator<Item = (&ContainerName, ContainerState)> {
         self.stored_containers.iter().map(|(c, s)| (c, *s))

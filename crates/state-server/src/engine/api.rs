@@ -121,6 +121,9 @@ pub struct AppliedArtifact {
     pub key: String,
 }
 
+/// How many resources are in each state: `(kind, state, count)`.
+pub type Census = Vec<(&'static str, &'static str, usize)>;
+
 /// A request to the engine, with the channel its answer goes back on.
 #[derive(Debug)]
 pub enum Command {
@@ -156,6 +159,11 @@ pub enum Command {
         resource: Resource,
         /// Answer channel.
         reply: oneshot::Sender<Result<Option<State>, EngineError>>,
+    },
+    /// How many resources are in each state: `(kind, state, count)`, for the metrics.
+    Census {
+        /// Answer channel.
+        reply: oneshot::Sender<Result<Census, EngineError>>,
     },
     /// Every resource of a kind with its stored state, sorted by name.
     List {

@@ -107,6 +107,7 @@ impl<S: Store> Engine<S> {
     /// group and stores its reports one by one.
     async fn store_group(&mut self, group: Group) {
         let Group { planned, writes } = group;
+        self.metrics.group_reports.observe(planned.len() as f64);
         let stored = if writes.is_empty() {
             true
         } else {

@@ -41,6 +41,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     leader::{Fence, Role},
+    metrics::Metrics,
     reconcile::{Delivered, Reconciler},
     store::{Store, StoreError, WatchEvent},
 };
@@ -100,6 +101,8 @@ pub struct Engine<S: Store> {
     roles: watch::Receiver<Role>,
     /// When loading last failed, and why.
     last_failure: Option<(tokio::time::Instant, StoreError)>,
+    /// What the engine measures.
+    metrics: Arc<Metrics>,
     /// Changes seen in the store; replaced at every load.
     watch: mpsc::Receiver<WatchEvent>,
     /// Reconciles the ActionController answered, to record.
@@ -144,11 +147,18 @@ impl<S: Store> Engine<S> {
             loading: false,
             last_failure: None,
             watch: mpsc::channel(1).1,
+            metrics: Metrics::new(),
             delivered,
             marks: Vec::new(),
             owed: Vec::new(),
         };
         (EngineHandle { tx }, engine, rx)
+    }
+
+    /// Counts into `metrics` (the daemon's) rather than a private set.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Whether this engine writes state: the leader (a single daemon always is).
@@ -174,6 +184,7 @@ impl<S: Store> Engine<S> {
             return self.step_down();
         }
         self.role = role;
+        self.metrics.leader.set(1);
         tracing::info!("leading: loading the fleet and writing what it calls for");
         self.dirty = true;
         self.last_failure = None;
@@ -186,12 +197,14 @@ impl<S: Store> Engine<S> {
             return;
         }
         self.role = Role::Follower;
+        self.metrics.leader.set(0);
         tracing::warn!("no longer leading: writes go to the new leader");
         self.reconciler.send(crate::reconcile::Message::Forget);
         self.marks.clear();
     }
 
     async fn set_healthy(&mut self, healthy: bool) {
+        self.metrics.set_ready(healthy && !self.dirty);
         if self.healthy == Some(healthy) {
             return;
         }
@@ -369,6 +382,9 @@ impl<S: Store> Engine<S> {
             }
             Command::List { kind, reply } => {
                 let _ = reply.send(Ok(self.fleet.states(kind)));
+            }
+            Command::Census { reply } => {
+                let _ = reply.send(Ok(self.fleet.census()));
             }
         }
     }

@@ -32,6 +32,7 @@ impl<S: Store> Engine<S> {
         self.fleet = Fleet::new();
         self.revisions.clear();
         self.own.clear();
+        self.metrics.reloads.inc();
         // From here on, `dirty` says whether a write made while loading failed.
         self.dirty = false;
         self.loading = true;
@@ -111,6 +112,9 @@ pub(super) fn refuse(command: Command, e: EngineError) {
         }
         // An outage is never reported as absence: a query the engine cannot answer yet is
         // refused like a write (`docs/contract.md#outages`).
+        Command::Census { reply } => {
+            let _ = reply.send(Err(e));
+        }
         Command::Get { reply, .. } => {
             let _ = reply.send(Err(e));
         }

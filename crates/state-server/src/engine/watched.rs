@@ -18,6 +18,7 @@ impl<S: Store> Engine<S> {
     pub(super) async fn watched(&mut self, event: WatchEvent) {
         match event {
             WatchEvent::Changed { revision, changes } => {
+                self.metrics.watched_revision.set(revision);
                 if self.own.remove(&revision) {
                     return;
                 }

@@ -63,7 +63,16 @@ impl<S: Store> Engine<S> {
                 None => txn.deletes.push(w.key.clone()),
             }
         }
+        let started = std::time::Instant::now();
         let outcome = self.store.commit(&txn).await;
+        let label = match &outcome {
+            Ok(Committed::Applied { .. }) => "applied",
+            Ok(Committed::Conflict) => "conflict",
+            Ok(Committed::Deposed) => "deposed",
+            Err(_) => "error",
+        };
+        self.metrics
+            .transaction(label, started.elapsed(), txn.ops());
         if !matches!(outcome, Ok(Committed::Applied { .. } | Committed::Deposed)) {
             // A conflict means another writer got there first; an error may even have been
             // applied (a timeout after etcd committed). Either way: read etcd again.

@@ -19,6 +19,7 @@ mod hostile;
 mod changes;
 mod etcd_access;
 mod limits;
+mod metrics;
 mod outage;
 mod outside;
 mod reconcile;

@@ -126,7 +126,11 @@ async fn a_split_write_that_fails_halfway_is_repaired() {
     let channel = tonic::transport::Endpoint::from_shared(ac.url())
         .expect("url")
         .connect_lazy();
-    let reconcile = Reconciler::start(channel, Backoff::default());
+    let reconcile = Reconciler::start(
+        channel,
+        Backoff::default(),
+        state_server::metrics::Metrics::new(),
+    );
     let cfg = EngineConfig {
         // Three containers and their model: four writes, so two transactions.
         max_txn_ops: 3,
