@@ -100,8 +100,13 @@ impl Forwarder {
                 request
                     .metadata_mut()
                     .insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
-                if let Some(id) = identity.and_then(|id| id.parse().ok()) {
-                    request.metadata_mut().insert(IDENTITY, id);
+                if let Some(id) = identity {
+                    let value = id.parse().map_err(|_| {
+                        Status::invalid_argument(format!(
+                            "the caller's identity {id:?} cannot be passed to the leader (ASCII only)"
+                        ))
+                    })?;
+                    request.metadata_mut().insert(IDENTITY, value);
                 }
                 match call(self.client(&url)?, request).await {
                     Ok(resp) => return Ok(resp.into_inner()),

@@ -134,12 +134,15 @@ async fn keep_alive(etcd: EtcdStore, lease: i64, ttl: Duration, lost: watch::Sen
         let mut pause = ttl / 3;
         match &mut stream {
             Some((keeper, responses)) => {
+                // The lease runs from when etcd received the keep-alive, which is after it was
+                // sent: timing it from the send errs on the safe side.
+                let sent = tokio::time::Instant::now();
                 let answered = async {
                     keeper.keep_alive().await?;
                     responses.message().await
                 };
                 match tokio::time::timeout(ttl / 3, answered).await {
-                    Ok(Ok(Some(r))) if r.ttl() > 0 => last_ok = tokio::time::Instant::now(),
+                    Ok(Ok(Some(r))) if r.ttl() > 0 => last_ok = sent,
                     Ok(Ok(Some(_))) => {
                         // etcd says the lease is gone.
                         let _ = lost.send(true);

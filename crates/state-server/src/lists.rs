@@ -31,8 +31,35 @@ const RETRY: Duration = Duration::from_secs(1);
 struct Slot {
     /// Held while one of the node's lists is delivered, so its lists stay in order.
     turn: Arc<tokio::sync::Mutex<()>>,
-    /// The pending list, and the identity of the caller that sent it (mTLS).
-    pending: Option<(ContainerList, Option<String>)>,
+    /// The pending list, and who sent it and when.
+    pending: Option<(ContainerList, Sender)>,
+}
+
+/// Who sent a list (its mTLS identity) and when it was received (Unix nanoseconds).
+type Sender = (Option<String>, i64);
+
+/// Marks, on a forwarded list, when the daemon that got it from the NodeAgent received it.
+pub const RECEIVED: &str = "x-statemanager-received";
+
+/// For a forwarded list, when the follower received it (never later than now: a stamp from
+/// the future, from a caller posing as a follower, would hold back the node's real lists).
+pub fn forwarded_at(metadata: &tonic::metadata::MetadataMap) -> Option<i64> {
+    if !forward::forwarded(metadata) {
+        return None;
+    }
+    let now = now_ns();
+    let stamp = metadata
+        .get(RECEIVED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(now);
+    Some(stamp.min(now))
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Receives, delivers and keeps container lists.
@@ -76,8 +103,8 @@ impl Lists {
     fn set_pending(
         &self,
         node: &str,
-        list: Option<(ContainerList, Option<String>)>,
-    ) -> Option<(ContainerList, Option<String>)> {
+        list: Option<(ContainerList, Sender)>,
+    ) -> Option<(ContainerList, Sender)> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let slot = slots.entry(node.to_owned()).or_default();
         let before = std::mem::replace(&mut slot.pending, list);
@@ -90,39 +117,62 @@ impl Lists {
 
     /// Delivers a list a client sent; `forwarded`: by a follower, which keeps it in order and
     /// pending if refused.
+    /// `received`: for a forwarded list, when the follower received it.
     pub async fn receive(
         &self,
         list: ContainerList,
-        forwarded: bool,
+        forwarded: Option<i64>,
         identity: Option<String>,
     ) -> Result<String, Status> {
         tls::check_node(identity.as_deref(), &list.node_name)?;
-        if forwarded {
+        if let Some(received) = forwarded {
             // The follower that received it keeps it in line (and pending if refused); this
-            // daemon may even be that follower, with the list's turn held.
-            return self.deliver(&list, true, identity.as_deref()).await;
+            // daemon may even be that follower, with the list's turn held. A list of the node
+            // kept here is older: it is dropped (the engine would ignore it anyway).
+            if self.set_pending(&list.node_name, None).is_some() {
+                tracing::info!(node = %list.node_name, "a newer list, through another daemon, replaces the node's pending list");
+            }
+            return self
+                .deliver(&list, true, (identity.clone(), received))
+                .await;
         }
+        let sender = (identity, now_ns());
         let node = list.node_name.clone();
         let turn = self.turn(&node);
-        let _turn = turn.lock().await;
+        let held = turn.lock().await;
         if self.set_pending(&node, None).is_some() {
             tracing::info!(node = %node, "a newer list replaces the node's pending list");
         }
-        let result = self.deliver(&list, false, identity.as_deref()).await;
+        let result = self.deliver(&list, false, sender.clone()).await;
         if let Err(status) = &result
             && outage(status)
         {
             tracing::warn!(node = %node, "list refused by an outage; kept, and delivered once the store is back");
-            self.set_pending(&node, Some((list, identity)));
+            self.set_pending(&node, Some((list, sender)));
         }
+        drop(held);
+        drop(turn);
+        self.prune(&node);
         result
+    }
+
+    /// Forgets a node's slot once nothing is pending and nobody waits for its turn, so that
+    /// node names a caller makes up do not pile up.
+    fn prune(&self, node: &str) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if slots
+            .get(node)
+            .is_some_and(|s| s.pending.is_none() && Arc::strong_count(&s.turn) == 1)
+        {
+            slots.remove(node);
+        }
     }
 
     async fn deliver(
         &self,
         list: &ContainerList,
         forwarded: bool,
-        identity: Option<&str>,
+        (identity, received): Sender,
     ) -> Result<String, Status> {
         let valid = convert::container_list(list, &self.limits)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -136,6 +186,7 @@ impl Lists {
             .call(self.wait, |reply| Command::Report {
                 node: valid.node,
                 containers: valid.containers,
+                received,
                 reply,
             })
             .await
@@ -150,9 +201,15 @@ impl Lists {
             Err(EngineError::NotLeader) if forwarded => Err(forward::not_leader()),
             Err(EngineError::NotLeader) => self
                 .forwarder
-                .call(self.wait, list.clone(), identity, |mut c, r| async move {
-                    c.send_changed_container_list(r).await
-                })
+                .call(
+                    self.wait,
+                    list.clone(),
+                    identity.as_deref(),
+                    |mut c, mut r| async move {
+                        r.metadata_mut().insert(RECEIVED, received.into());
+                        c.send_changed_container_list(r).await
+                    },
+                )
                 .await
                 .map(|r| r.resp),
             Err(e) => Err(engine_status(&e)),
@@ -172,13 +229,13 @@ impl Lists {
         for node in nodes {
             let turn = self.turn(&node);
             let _turn = turn.lock().await;
-            let Some((list, identity)) = self.set_pending(&node, None) else {
+            let Some((list, sender)) = self.set_pending(&node, None) else {
                 continue;
             };
-            match self.deliver(&list, false, identity.as_deref()).await {
+            match self.deliver(&list, false, sender.clone()).await {
                 Ok(resp) => tracing::info!(node = %node, resp = %resp, "pending list delivered"),
                 Err(status) if outage(&status) => {
-                    self.set_pending(&node, Some((list, identity)));
+                    self.set_pending(&node, Some((list, sender)));
                 }
                 Err(status) => {
                     tracing::warn!(node = %node, error = %status.message(), "pending list refused; dropped")

@@ -211,7 +211,8 @@ pub async fn serve(
     );
     let engine = engine.with_metrics(metrics.clone());
     let engine_task = tokio::spawn(engine.run(commands));
-    let handle_for_probes = handle.clone();
+    // Only with a metrics address: a handle kept here would keep the engine from ending.
+    let handle_for_probes = cfg.metrics_listen.map(|_| handle.clone());
     let service = Service::new(
         handle,
         cfg.limits,
@@ -241,10 +242,10 @@ pub async fn serve(
         server = server.tls_config(tls)?;
     }
     let (probes_stop, probes_stopped) = tokio::sync::oneshot::channel::<()>();
-    if let Some(addr) = cfg.metrics_listen {
+    if let (Some(addr), Some(handle)) = (cfg.metrics_listen, handle_for_probes) {
         let probes = TcpListener::bind(addr).await.map_err(ServeError::Metrics)?;
         tracing::info!(address = %addr, "metrics and probes on /metrics, /healthz, /readyz");
-        let (metrics, handle) = (metrics.clone(), handle_for_probes.clone());
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let stopped = async {
                 let _ = probes_stopped.await;

@@ -19,7 +19,7 @@ use crate::{
     engine::{ChangeFailure, Command, EngineError, EngineHandle},
     forward::{self, Forwarder, engine_status},
     leader::Leadership,
-    lists::Lists,
+    lists::{self, Lists},
     metrics::Metrics,
     pb::{
         actioncontroller::{
@@ -125,7 +125,7 @@ impl StateManagerConnection for Service {
         &self,
         request: Request<ContainerList>,
     ) -> Result<Response<SendContainerListResponse>, Status> {
-        let forwarded = forward::forwarded(request.metadata());
+        let forwarded = lists::forwarded_at(request.metadata());
         let identity = self.callers.identify(&request)?;
         let resp = self
             .lists
@@ -322,7 +322,7 @@ impl StateManagerConnection for Service {
         request: Request<ForgetNodeRequest>,
     ) -> Result<Response<ForgetNodeResponse>, Status> {
         // Forgetting a node is its empty list: the same path, order and keeping as a report.
-        let forwarded = forward::forwarded(request.metadata());
+        let forwarded = lists::forwarded_at(request.metadata());
         let identity = self.callers.identify(&request)?;
         let node_name = request.into_inner().node_name;
         let list = ContainerList {

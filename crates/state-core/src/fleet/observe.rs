@@ -226,8 +226,12 @@ impl Changes {
             .retain(|u| seen.models.get(&u.name) != Some(&Some(u.new)));
         self.model_deletes
             .retain(|m| seen.models.get(m) != Some(&None));
-        self.packages
-            .retain(|u| seen.packages.get(&u.name) != Some(&Some(u.new)));
+        // A package leaving Error is kept even when the store already holds its new state: that
+        // update is what closes its error episode (`docs/contract.md#reconcile`).
+        self.packages.retain(|u| {
+            seen.packages.get(&u.name) != Some(&Some(u.new))
+                || (u.old == Some(PackageState::Error) && u.new != PackageState::Error)
+        });
         self.package_deletes
             .retain(|p| seen.packages.get(p) != Some(&None));
         self.scenarios

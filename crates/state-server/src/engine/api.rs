@@ -133,6 +133,9 @@ pub enum Command {
         node: NodeName,
         /// Its valid containers.
         containers: Vec<ReportedContainer>,
+        /// When the daemon that got it from the NodeAgent received it (Unix nanoseconds): a
+        /// list older than one already taken from the same node is superseded.
+        received: i64,
         /// Answer channel.
         reply: oneshot::Sender<Result<ReportSummary, EngineError>>,
     },

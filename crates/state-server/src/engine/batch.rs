@@ -56,6 +56,7 @@ impl<S: Store> Engine<S> {
                 node,
                 containers,
                 reply,
+                ..
             } = c
             else {
                 self.handle(c).await;
@@ -66,6 +67,13 @@ impl<S: Store> Engine<S> {
             }
             let source = format!("NodeAgent/{node}");
             let event = Event::NodeReport { node, containers };
+            if self.dirty {
+                // A failed group left the fleet to be read again: the rest go one by one,
+                // each after that reload.
+                self.one_by_one(std::iter::once((event, source, reply)))
+                    .await;
+                continue;
+            }
             let mut plan = self.fleet.plan(&event);
             let mut writes = WriteSet::of(&plan.changes);
             // Roughly from above: a key both sets write is counted twice.

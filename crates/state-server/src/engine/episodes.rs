@@ -34,17 +34,23 @@ impl<S: Store> Engine<S> {
 
     /// After a load, as leader: asks for every Reconcile still owed, except those answered
     /// whose record is not stored yet.
-    pub(super) fn deliver_owed(&mut self) {
+    pub(super) async fn deliver_owed(&mut self) {
         let owed = std::mem::take(&mut self.owed);
         if !self.leading() {
             return;
         }
+        // Answers that arrived while loading are recorded first, so that none is asked again.
+        while let Ok(d) = self.delivered.try_recv() {
+            self.delivered(d).await;
+        }
         for (package, episode, revision) in owed {
-            if self
+            let answered = self
                 .marks
                 .iter()
-                .any(|m| m.package == package && m.episode == revision)
-            {
+                .any(|m| m.package == package && m.episode == revision);
+            // The load's repair (or an answer just recorded) may have ended or rewritten it.
+            let current = self.revisions.get(&episode_key(&package)) == Some(&revision);
+            if answered || !current {
                 continue;
             }
             tracing::info!(package = %package, scenario = %episode.scenario, "reconcile owed from an earlier error episode");

@@ -101,6 +101,8 @@ pub struct Engine<S: Store> {
     roles: watch::Receiver<Role>,
     /// When loading last failed, and why.
     last_failure: Option<(tokio::time::Instant, StoreError)>,
+    /// Per node, when the newest list taken from it was received.
+    newest: HashMap<state_core::name::NodeName, i64>,
     /// What the engine measures.
     metrics: Arc<Metrics>,
     /// Changes seen in the store; replaced at every load.
@@ -148,6 +150,7 @@ impl<S: Store> Engine<S> {
             last_failure: None,
             watch: mpsc::channel(1).1,
             metrics: Metrics::new(),
+            newest: HashMap::new(),
             delivered,
             marks: Vec::new(),
             owed: Vec::new(),
@@ -259,11 +262,12 @@ impl<S: Store> Engine<S> {
             return self.handle(c).await;
         }
         // Reports waiting behind this one are stored together.
-        let mut reports = vec![c];
+        let mut reports = Vec::new();
+        reports.extend(self.unless_superseded(c));
         let mut next = None;
         while reports.len() < batch::MAX_BATCH {
             match commands.try_recv() {
-                Ok(c @ Command::Report { .. }) => reports.push(c),
+                Ok(c @ Command::Report { .. }) => reports.extend(self.unless_superseded(c)),
                 Ok(other) => {
                     next = Some(other);
                     break;
@@ -271,7 +275,9 @@ impl<S: Store> Engine<S> {
                 Err(_) => break,
             }
         }
-        self.reports(reports).await;
+        if !reports.is_empty() {
+            self.reports(reports).await;
+        }
         if let Some(c) = next {
             if let Err(e) = self.ready_for_request().await {
                 return start::refuse(c, EngineError::Unavailable(e));
@@ -280,6 +286,35 @@ impl<S: Store> Engine<S> {
                 return start::refuse(c, EngineError::NotLeader);
             }
             self.handle(c).await;
+        }
+    }
+
+    /// Answers a node's list that is older than one already taken from that node (a list kept
+    /// through an outage, delivered after a newer one that went through another daemon): it
+    /// changes nothing. Otherwise hands it back.
+    fn unless_superseded(&mut self, c: Command) -> Option<Command> {
+        let Command::Report {
+            node,
+            received,
+            reply,
+            ..
+        } = &c
+        else {
+            return Some(c);
+        };
+        match self.newest.get(node) {
+            Some(newest) if *newest > *received => {
+                tracing::info!(node = %node, "an older list of the node arrived after a newer one; ignored");
+                if let Command::Report { reply, .. } = c {
+                    let _ = reply.send(Ok(ReportSummary::default()));
+                }
+                None
+            }
+            _ => {
+                let _ = reply;
+                self.newest.insert(node.clone(), *received);
+                Some(c)
+            }
         }
     }
 
@@ -351,6 +386,7 @@ impl<S: Store> Engine<S> {
                 node,
                 containers,
                 reply,
+                ..
             } => {
                 let source = format!("NodeAgent/{node}");
                 let event = Event::NodeReport { node, containers };

@@ -39,7 +39,7 @@ impl<S: Store> Engine<S> {
         let loaded = self.load().await;
         self.loading = false;
         if loaded.is_ok() && !self.dirty {
-            self.deliver_owed();
+            Box::pin(self.deliver_owed()).await;
             return Ok(());
         }
         self.owed.clear();

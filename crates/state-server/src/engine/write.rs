@@ -73,7 +73,7 @@ impl<S: Store> Engine<S> {
         };
         self.metrics
             .transaction(label, started.elapsed(), txn.ops());
-        if !matches!(outcome, Ok(Committed::Applied { .. } | Committed::Deposed)) {
+        if !matches!(outcome, Ok(Committed::Applied { .. })) {
             // A conflict means another writer got there first; an error may even have been
             // applied (a timeout after etcd committed). Either way: read etcd again.
             self.dirty = true;
@@ -93,8 +93,8 @@ impl<S: Store> Engine<S> {
             }
             Committed::Conflict => Ok(Written::Conflict),
             Committed::Deposed => {
-                // Nothing was written; the caller sees that this engine no longer leads.
-                self.dirty = false;
+                // Nothing of this transaction was written, but an earlier one of the same
+                // plan may have been: the follower this engine now is reads etcd again.
                 self.step_down();
                 Ok(Written::Conflict)
             }

@@ -107,7 +107,10 @@ impl EtcdStore {
             .with_connect_timeout(timeout)
             .with_timeout(timeout)
             .with_keep_alive(Duration::from_secs(5), timeout)
-            .with_keep_alive_while_idle(true);
+            .with_keep_alive_while_idle(true)
+            // A member cut off from its cluster refuses calls (and ends watches) rather than
+            // answering from a stale copy: the call moves to another member.
+            .with_require_leader(true);
         if access.ca.is_some() || access.identity.is_some() {
             let mut tls = etcd_client::TlsOptions::new();
             if let Some(ca) = &access.ca {

@@ -230,3 +230,37 @@ async fn a_list_refused_during_an_outage_reaches_etcd_after_it() {
     check_consistent(&h.etcd, &[]).await;
     h.stop().await;
 }
+
+/// A list kept through an outage by one daemon may reach the leader after a newer list of the
+/// same node that went through another daemon: it is older (by when it was received), so it
+/// changes nothing.
+#[tokio::test]
+async fn an_older_kept_list_never_overwrites_a_newer_one() {
+    use state_server::{forward::FORWARDED, lists::RECEIVED};
+    let mut h = Harness::start().await;
+    let forwarded = |containers, received: i64| {
+        let mut r = tonic::Request::new(list("n1", containers));
+        r.metadata_mut()
+            .insert(FORWARDED, "1".parse().expect("value"));
+        r.metadata_mut().insert(RECEIVED, received.into());
+        r
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as i64;
+    h.client
+        .send_changed_container_list(forwarded(vec![running("m_a")], now))
+        .await
+        .expect("the newer list");
+    let resp = h
+        .client
+        .send_changed_container_list(forwarded(vec![dead("m_a")], now - 10_000_000_000))
+        .await
+        .expect("answered")
+        .into_inner()
+        .resp;
+    assert!(resp.contains("0 written"), "{resp}");
+    h.assert_stored("/container/m_a/state", "running").await;
+    h.stop().await;
+}

@@ -120,3 +120,26 @@ async fn scenario_state(h: &Harness) -> String {
         .map(|e| e.state)
         .unwrap_or_default()
 }
+
+/// An outside write that takes a package out of Error ends its error episode, as any other
+/// way out of Error does: its record is deleted.
+#[tokio::test]
+async fn an_outside_write_out_of_error_ends_the_episode() {
+    let mut h = Harness::start().await;
+    h.apply(HELLOWORLD).await;
+    h.report("HPC", vec![dead("helloworld_a")]).await;
+    eventually(Duration::from_secs(5), "the episode recorded", || async {
+        h.etcd.value("/reconcile/helloworld").await.map(|_| ())
+    })
+    .await;
+    put(&h, PACKAGE, PackageState::Running.stored()).await;
+    eventually(Duration::from_secs(5), "the episode ended", || async {
+        h.etcd
+            .value("/reconcile/helloworld")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    h.stop().await;
+}

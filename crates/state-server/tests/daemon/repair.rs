@@ -102,6 +102,7 @@ fn containers(state: ContainerState) -> Vec<ReportedContainer> {
 async fn report(engine: &EngineHandle, state: ContainerState) -> Result<(), EngineError> {
     engine
         .call(Duration::from_secs(10), |reply| Command::Report {
+            received: 0,
             node: NodeName::new("n1").expect("name"),
             containers: containers(state),
             reply,
