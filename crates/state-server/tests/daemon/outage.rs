@@ -245,6 +245,9 @@ async fn an_older_kept_list_never_overwrites_a_newer_one() {
         r.metadata_mut().insert(RECEIVED, received.into());
         r
     };
+    // Forwarded lists go to a leader only: wait until this daemon leads.
+    h.report_when_serving(Duration::from_secs(10), "n0", vec![running("m0_a")])
+        .await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
