@@ -60,22 +60,21 @@ impl TlsConfig {
     /// How the daemon dials another daemon (the leader): checked against the client CA, and
     /// showing its own certificate.
     pub fn to_peer(&self) -> Option<ClientTlsConfig> {
-        let ca = self.client_ca.as_ref()?;
-        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
-        if let Some(pem) = &self.identity {
-            tls = tls.identity(Identity::from_pem(&pem.cert, &pem.key));
-        }
-        Some(tls)
+        Some(self.dialing(self.client_ca.as_ref()?))
     }
 
     /// How the daemon dials the ActionController, when it is `https`.
     pub fn to_action_controller(&self) -> Option<ClientTlsConfig> {
-        let ca = self.action_controller_ca.as_ref()?;
-        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
-        if let Some(pem) = &self.identity {
-            tls = tls.identity(Identity::from_pem(&pem.cert, &pem.key));
+        Some(self.dialing(self.action_controller_ca.as_ref()?))
+    }
+
+    /// A connection checked against `ca`, showing the daemon's own certificate if it has one.
+    fn dialing(&self, ca: &str) -> ClientTlsConfig {
+        let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+        match &self.identity {
+            Some(pem) => tls.identity(Identity::from_pem(&pem.cert, &pem.key)),
+            None => tls,
         }
-        Some(tls)
     }
 }
 
