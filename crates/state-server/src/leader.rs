@@ -105,16 +105,38 @@ async fn campaign(etcd: EtcdStore, url: String, ttl: Duration, role: watch::Send
                 revision: key.rev(),
             };
             tracing::info!(url = %url, revision = fence.revision, "elected leader");
-            let _ = role.send(Role::Leader(Some(fence)));
+            let _ = role.send(Role::Leader(Some(fence.clone())));
             tokio::select! {
-                _ = lost.wait_for(|lost| *lost) => {}
+                _ = lost.wait_for(|lost| *lost) => {
+                    tracing::warn!("leadership lost (lease not kept alive); campaigning again");
+                }
+                () = key_gone(&etcd, &fence, ttl) => {
+                    tracing::warn!("the election key was removed; campaigning again");
+                }
                 () = role.closed() => {}
             }
-            tracing::warn!("leadership lost (lease not kept alive); campaigning again");
             let _ = role.send(Role::Follower);
         }
         keeper.abort();
         let _ = etcd.client().lease_client().revoke(lease).await;
+    }
+}
+
+/// Returns once this leadership's election key is gone or replaced (someone deleted it while
+/// the lease lives): the fence no longer holds, so the daemon must campaign again rather
+/// than wait for a lease loss that will not come.
+async fn key_gone(etcd: &EtcdStore, fence: &Fence, ttl: Duration) {
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        if let Ok(resp) = etcd.client().get(fence.key.clone(), None).await {
+            let held = resp
+                .kvs()
+                .first()
+                .is_some_and(|kv| kv.create_revision() == fence.revision);
+            if !held {
+                return;
+            }
+        }
     }
 }
 

@@ -121,3 +121,24 @@ async fn package_learnt_after_start_is_evaluated() {
     assert_eq!(calls.len(), 1, "{calls:?}");
     h.stop().await;
 }
+
+/// Someone deletes the election key while the leader's lease lives (an operator clearing
+/// `statemanager/`): the daemon notices, campaigns again and goes on storing lists.
+#[tokio::test]
+async fn a_deleted_election_key_is_won_again() {
+    let mut h = Harness::start().await;
+    h.report("n1", vec![running("m_a")]).await;
+    h.etcd
+        .client()
+        .await
+        .delete(
+            state_server::leader::ELECTION,
+            Some(etcd_client::DeleteOptions::new().with_prefix()),
+        )
+        .await
+        .expect("delete the election keys");
+    h.report_when_serving(Duration::from_secs(15), "n1", vec![dead("m_a")])
+        .await;
+    h.assert_stored("/container/m_a/state", "dead").await;
+    h.stop().await;
+}
