@@ -28,11 +28,42 @@ pub struct KeyWrite {
 }
 
 impl KeyWrite {
-    /// What it adds to a store request, in bytes, roughly from above: the key twice (its
-    /// compare and its put or delete), the value, and protobuf framing.
+    /// What it adds to a store request, in bytes, roughly from above (see [`write_cost`]).
     pub fn cost(&self) -> usize {
-        2 * self.key.len() + self.value.as_ref().map_or(0, |v| v.len()) + 32
+        write_cost(&self.key, self.value.as_deref().unwrap_or(""))
     }
+}
+
+/// What writing `value` under `key` adds to a store request, in bytes, roughly from above:
+/// the key twice (its compare and its put or delete), the value, and protobuf framing.
+pub fn write_cost(key: &str, value: &str) -> usize {
+    2 * key.len() + value.len() + 32
+}
+
+/// `items` in order, in runs of at most `limit` (at least 1) and at most `max_bytes` of
+/// `cost` (a single larger item goes alone): how writes larger than one store transaction
+/// are split.
+pub fn chunk<T>(
+    items: &[T],
+    limit: usize,
+    max_bytes: usize,
+    cost: impl Fn(&T) -> usize,
+) -> Vec<&[T]> {
+    let limit = limit.max(1);
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let c = cost(item);
+        if i > start && (i - start == limit || bytes + c > max_bytes) {
+            out.push(&items[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += c;
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
 }
 
 /// Keys to write in one go, each at most once, in the order they were first written.
@@ -168,21 +199,7 @@ impl WriteSet {
     /// `max_bytes` of [`KeyWrite::cost`] (a single larger write goes alone): how a set larger
     /// than a store transaction is stored.
     pub fn chunks(&self, limit: usize, max_bytes: usize) -> Vec<&[KeyWrite]> {
-        let limit = limit.max(1);
-        let mut out = Vec::new();
-        let (mut start, mut bytes) = (0, 0);
-        for (i, w) in self.writes.iter().enumerate() {
-            let cost = w.cost();
-            if i > start && (i - start == limit || bytes + cost > max_bytes) {
-                out.push(&self.writes[start..i]);
-                (start, bytes) = (i, 0);
-            }
-            bytes += cost;
-        }
-        if start < self.writes.len() {
-            out.push(&self.writes[start..]);
-        }
-        out
+        chunk(&self.writes, limit, max_bytes, KeyWrite::cost)
     }
 
     /// The request bytes these writes take ([`KeyWrite::cost`], summed).

@@ -56,7 +56,8 @@ pub fn forwarded_at(metadata: &tonic::metadata::MetadataMap) -> Option<i64> {
     Some(stamp.min(now))
 }
 
-fn now_ns() -> i64 {
+/// Now, in Unix nanoseconds.
+pub(crate) fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))

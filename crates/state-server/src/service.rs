@@ -1,10 +1,7 @@
 //! The gRPC service. Handlers stay thin: decode, validate, hand a typed command to the engine,
 //! await its answer, encode.
 
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Arc, time::Duration};
 
 use state_core::{
     ResourceType,
@@ -19,7 +16,7 @@ use crate::{
     engine::{ChangeFailure, Command, EngineError, EngineHandle},
     forward::{self, Forwarder, engine_status},
     leader::Leadership,
-    lists::{self, Lists},
+    lists::{self, Lists, now_ns},
     metrics::Metrics,
     pb::{
         actioncontroller::{
@@ -81,12 +78,6 @@ impl Service {
             callers: Callers::new(tls),
         }
     }
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// The stateful kind a wire resource type names.

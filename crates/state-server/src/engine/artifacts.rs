@@ -5,6 +5,7 @@ use state_artifact::{Parsed, parse_one, removal_event};
 use state_core::{
     fleet::Event,
     key::{PACKAGE_ARTIFACT_PREFIX, SCENARIO_ARTIFACT_PREFIX},
+    writes::{chunk, write_cost},
 };
 use tokio::sync::mpsc;
 
@@ -94,20 +95,9 @@ impl<S: Store> Engine<S> {
     ) -> Result<Vec<AppliedArtifact>, EngineError> {
         let mut applied = Vec::new();
         // Transactions bounded by operations and by bytes, as a plan's are.
-        let (limit, max_bytes) = (self.txn_capacity(), self.txn_bytes());
-        let mut chunks: Vec<&[Parsed]> = Vec::new();
-        let (mut start, mut bytes) = (0, 0);
-        for (i, d) in docs.iter().enumerate() {
-            let cost = 2 * d.artifact.key().len() + d.yaml.len() + 32;
-            if i > start && (i - start == limit || bytes + cost > max_bytes) {
-                chunks.push(&docs[start..i]);
-                (start, bytes) = (i, 0);
-            }
-            bytes += cost;
-        }
-        if start < docs.len() {
-            chunks.push(&docs[start..]);
-        }
+        let chunks = chunk(&docs, self.txn_capacity(), self.txn_bytes(), |d| {
+            write_cost(&d.artifact.key(), &d.yaml)
+        });
         for chunk in chunks {
             let write = Write {
                 fence: self.fence(),
