@@ -109,10 +109,9 @@ impl Lists {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let slot = slots.entry(node.to_owned()).or_default();
         let before = std::mem::replace(&mut slot.pending, list);
-        let kept = slots.values().filter(|s| s.pending.is_some()).count();
-        self.metrics
-            .lists_kept
-            .set(i64::try_from(kept).unwrap_or(i64::MAX));
+        // Counted by the change, not by walking every slot on each list.
+        let change = i64::from(slot.pending.is_some()) - i64::from(before.is_some());
+        self.metrics.lists_kept.inc_by(change);
         before
     }
 
