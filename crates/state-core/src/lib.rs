@@ -27,6 +27,7 @@ pub mod episode;
 pub mod error;
 pub mod eval;
 pub mod fleet;
+pub mod history;
 pub mod key;
 pub mod kind;
 pub mod members;

@@ -15,6 +15,7 @@ use hashbrown::HashMap;
 use crate::{
     episode::{Delivery, Episode, episode_key},
     fleet::Changes,
+    history::{HistoryLog, Origin},
     key::{container_key, node_key},
     kind::{ModelKind, PackageKind, ScenarioKind, Stateful},
 };
@@ -25,9 +26,31 @@ pub struct KeyWrite {
     pub key: String,
     /// Its new value; `None` deletes it.
     pub value: Option<Cow<'static, str>>,
+    /// A history record ([`crate::history`]) of the state written before it: stored in the
+    /// same transaction as that write, and not compared, since only the fenced leader writes
+    /// records and each is written once.
+    pub record: bool,
 }
 
 impl KeyWrite {
+    /// A state write.
+    pub fn new(key: String, value: Option<Cow<'static, str>>) -> KeyWrite {
+        KeyWrite {
+            key,
+            value,
+            record: false,
+        }
+    }
+
+    /// A history record's write.
+    pub fn record(key: String, value: Option<Cow<'static, str>>) -> KeyWrite {
+        KeyWrite {
+            key,
+            value,
+            record: true,
+        }
+    }
+
     /// What it adds to a store request, in bytes, roughly from above (see [`write_cost`]).
     pub fn cost(&self) -> usize {
         write_cost(&self.key, self.value.as_deref().unwrap_or(""))
@@ -49,16 +72,34 @@ pub fn chunk<T>(
     max_bytes: usize,
     cost: impl Fn(&T) -> usize,
 ) -> Vec<&[T]> {
+    chunk_glued(items, limit, max_bytes, cost, |_| false)
+}
+
+/// As [`chunk`], but an item for which `glued` holds stays in the run of the item before it
+/// (a history record with its state), so runs are cut only between groups.
+fn chunk_glued<T>(
+    items: &[T],
+    limit: usize,
+    max_bytes: usize,
+    cost: impl Fn(&T) -> usize,
+    glued: impl Fn(&T) -> bool,
+) -> Vec<&[T]> {
     let limit = limit.max(1);
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
-    for (i, item) in items.iter().enumerate() {
-        let c = cost(item);
-        if i > start && (i - start == limit || bytes + c > max_bytes) {
+    let mut i = 0;
+    while i < items.len() {
+        let mut end = i + 1;
+        while end < items.len() && glued(&items[end]) {
+            end += 1;
+        }
+        let c: usize = items[i..end].iter().map(&cost).sum();
+        if i > start && (end - start > limit || bytes + c > max_bytes) {
             out.push(&items[start..i]);
             (start, bytes) = (i, 0);
         }
         bytes += c;
+        i = end;
     }
     if start < items.len() {
         out.push(&items[start..]);
@@ -79,33 +120,58 @@ pub struct WriteSet {
 impl WriteSet {
     /// The writes that store `changes`.
     pub fn of(changes: &Changes) -> WriteSet {
+        WriteSet::recorded(changes, None)
+    }
+
+    /// The writes that store `changes`, each model, package and scenario transition followed
+    /// by its history record when `history` is given ([`crate::history`]).
+    pub fn recorded(
+        changes: &Changes,
+        mut history: Option<(&mut HistoryLog, &Origin<'_>)>,
+    ) -> WriteSet {
         let mut writes = Vec::with_capacity(changes.write_count());
-        let mut add = |key: String, value: Option<Cow<'static, str>>| {
-            writes.push(KeyWrite { key, value });
+        let add = |writes: &mut Vec<KeyWrite>, key: String, value: Option<Cow<'static, str>>| {
+            writes.push(KeyWrite::new(key, value));
         };
+        let w = &mut writes;
         for (node, members) in &changes.nodes {
-            add(node_key(node), members.clone().map(Cow::Owned));
+            add(w, node_key(node), members.clone().map(Cow::Owned));
         }
         for (name, state) in &changes.container_puts {
-            add(container_key(name), Some(state.stored().into()));
+            add(w, container_key(name), Some(state.stored().into()));
         }
         for name in &changes.container_deletes {
-            add(container_key(name), None);
+            add(w, container_key(name), None);
         }
         for u in &changes.models {
-            add(ModelKind::key(&u.name), Some(u.new.stored().into()));
+            add(w, ModelKind::key(&u.name), Some(u.new.stored().into()));
+            if let Some((log, o)) = &mut history {
+                log.model(u, o, w);
+            }
         }
         for name in &changes.model_deletes {
-            add(ModelKind::key(name), None);
+            add(w, ModelKind::key(name), None);
+            if let Some((log, o)) = &mut history {
+                log.removed("model", name.as_str(), o, w);
+            }
         }
         for u in &changes.packages {
-            add(PackageKind::key(&u.name), Some(u.new.stored().into()));
+            add(w, PackageKind::key(&u.name), Some(u.new.stored().into()));
+            if let Some((log, o)) = &mut history {
+                log.package(u, o, w);
+            }
         }
         for name in &changes.package_deletes {
-            add(PackageKind::key(name), None);
+            add(w, PackageKind::key(name), None);
+            if let Some((log, o)) = &mut history {
+                log.removed("package", name.as_str(), o, w);
+            }
         }
         for u in &changes.scenarios {
-            add(ScenarioKind::key(&u.name), Some(u.new.stored().into()));
+            add(w, ScenarioKind::key(&u.name), Some(u.new.stored().into()));
+            if let Some((log, o)) = &mut history {
+                log.scenario(u, o, w);
+            }
         }
         // Each error episode is recorded with the package state that opens or closes it.
         for (package, scenario) in changes.episodes() {
@@ -116,7 +182,7 @@ impl WriteSet {
                 };
                 Cow::Owned(episode.encode())
             });
-            add(episode_key(package), value);
+            add(w, episode_key(package), value);
         }
         // One plan writes each key once; a repeat would be a planner bug that etcd refuses
         // (a transaction may not touch a key twice) but a merged set would hide.
@@ -136,6 +202,11 @@ impl WriteSet {
     /// Writes `key`: puts `value`, or deletes for `None`. A key written before keeps its place
     /// and takes the new value.
     pub fn put(&mut self, key: String, value: Option<Cow<'static, str>>) {
+        self.put_write(KeyWrite::new(key, value));
+    }
+
+    /// As [`WriteSet::put`], keeping whether it is a history record.
+    fn put_write(&mut self, write: KeyWrite) {
         if !self.indexed() {
             self.index = self
                 .writes
@@ -144,11 +215,11 @@ impl WriteSet {
                 .map(|(i, w)| (w.key.clone(), i))
                 .collect();
         }
-        match self.index.get(&key) {
-            Some(&i) => self.writes[i].value = value,
+        match self.index.get(&write.key) {
+            Some(&i) => self.writes[i] = write,
             None => {
-                self.index.insert(key.clone(), self.writes.len());
-                self.writes.push(KeyWrite { key, value });
+                self.index.insert(write.key.clone(), self.writes.len());
+                self.writes.push(write);
             }
         }
     }
@@ -156,7 +227,7 @@ impl WriteSet {
     /// Adds every write of `other`, later writes winning.
     pub fn merge(&mut self, other: WriteSet) {
         for w in other.writes {
-            self.put(w.key, w.value);
+            self.put_write(w);
         }
     }
 
@@ -198,8 +269,10 @@ impl WriteSet {
     /// The writes in order, in runs of at most `limit` writes (at least 1) and at most
     /// `max_bytes` of [`KeyWrite::cost`] (a single larger write goes alone): how a set larger
     /// than a store transaction is stored.
+    ///
+    /// A history record stays in the run of the state it records.
     pub fn chunks(&self, limit: usize, max_bytes: usize) -> Vec<&[KeyWrite]> {
-        chunk(&self.writes, limit, max_bytes, KeyWrite::cost)
+        chunk_glued(&self.writes, limit, max_bytes, KeyWrite::cost, |w| w.record)
     }
 
     /// The request bytes these writes take ([`KeyWrite::cost`], summed).
@@ -289,5 +362,52 @@ mod tests {
             again.merge(set(&[("/container/b/state", None), ("/c", Some("x"))]));
             again
         });
+    }
+
+    #[test]
+    fn a_history_record_is_never_split_from_its_state() {
+        use crate::{
+            ModelState,
+            fleet::{Update, Why},
+            history::{HistoryLog, Origin},
+            name::ModelName,
+        };
+        let models = ["a", "b", "c"].map(|m| Update {
+            name: ModelName::new(m).unwrap(),
+            old: None,
+            new: ModelState::Running,
+            why: Why::Row(0),
+        });
+        let changes = Changes {
+            models: models.to_vec(),
+            ..Changes::default()
+        };
+        let mut log = HistoryLog::new(1);
+        let o = Origin {
+            source: "test",
+            transition_id: "",
+            time_ns: 1,
+        };
+        let first = WriteSet::recorded(&changes, Some((&mut log, &o)));
+        assert_eq!(first.len(), 6);
+        // Limits of 3 and 4: cut only before a state write, whatever the limit.
+        for limit in [3, 4] {
+            for run in first.chunks(limit, usize::MAX) {
+                assert!(
+                    !run[0].record,
+                    "a run starts with a record at limit {limit}"
+                );
+                assert!(run.len() <= limit);
+            }
+        }
+        // The second transition of each model also deletes the first record (keep 1).
+        let second = WriteSet::recorded(&changes, Some((&mut log, &o)));
+        assert_eq!(second.len(), 9);
+        let runs = second.chunks(3, usize::MAX);
+        assert_eq!(runs.len(), 3);
+        assert!(
+            runs.iter()
+                .all(|r| !r[0].record && r[1].record && r[2].record)
+        );
     }
 }

@@ -25,7 +25,7 @@ mod rebuild;
 pub mod undo;
 
 pub use observe::{Observed, UnreadableValue};
-pub use plan::{Changes, Event, Plan, Reconcile, StalePlan, Update};
+pub use plan::{Changes, Event, Plan, Reconcile, StalePlan, Update, Why};
 pub use undo::Undo;
 
 use crate::{

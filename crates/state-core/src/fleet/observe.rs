@@ -10,7 +10,7 @@
 
 use alloc::{collections::BTreeMap, vec::Vec};
 
-use super::{Changes, Event, Fleet, Update};
+use super::{Changes, Event, Fleet, Update, Why};
 use crate::{
     ContainerState, ModelState, PackageState, ScenarioState,
     container::ReportedContainer,
@@ -194,6 +194,7 @@ impl Fleet {
                     name: name.clone(),
                     old: None,
                     new: held,
+                    why: Why::WrittenBack,
                 });
             }
         }
@@ -203,6 +204,7 @@ impl Fleet {
                     name: name.clone(),
                     old: None,
                     new: held,
+                    why: Why::WrittenBack,
                 });
             }
         }

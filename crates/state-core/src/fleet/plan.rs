@@ -67,6 +67,24 @@ pub struct Update<N, S> {
     pub old: Option<S>,
     /// Its state after.
     pub new: S,
+    /// Why it changed, for the history and the watch stream.
+    pub why: Why,
+}
+
+/// Why a state changed (`docs/contract.md#history`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// The kind's decision table decided it: the index of the deciding row.
+    Row(usize),
+    /// Set directly (`SendStateChange`, or a write by another program).
+    Direct,
+    /// A scenario moved through the scenario table.
+    Scenario,
+    /// Derived again from the stored inputs when loading (a half-written plan, or inputs that
+    /// changed while no daemon ran).
+    Repaired,
+    /// Another program deleted the key; the fleet still derives it, so it is written back.
+    WrittenBack,
 }
 
 /// A request to the ActionController for a package that entered Error

@@ -9,7 +9,7 @@ use hashbrown::{HashMap, HashSet, hash_map::Entry};
 use super::{
     ContainerEntry, Fleet,
     op::Op,
-    plan::{Event, Plan, Reconcile, Update},
+    plan::{Event, Plan, Reconcile, Update, Why},
 };
 use crate::{
     ContainerState, ModelState, PackageState,
@@ -37,6 +37,7 @@ pub(super) fn plan(fleet: &Fleet, event: &Event) -> Plan {
                     name: scenario.clone(),
                     old,
                     new: *state,
+                    why: Why::Scenario,
                 });
                 s.plan
                     .ops
@@ -394,10 +395,17 @@ impl<'f> Scratch<'f> {
         }
         for (model, (old, new)) in &model_new {
             if Some(*new) != *old {
+                let why = if self.model_override.contains_key(model) {
+                    Why::Direct
+                } else {
+                    let c = counts.get(model).copied().unwrap_or_default();
+                    Why::Row(evaluate_model(Some(&c)).row)
+                };
                 self.plan.changes.models.push(Update {
                     name: model.clone(),
                     old: *old,
                     new: *new,
+                    why,
                 });
             }
         }
@@ -549,10 +557,13 @@ impl<'f> Scratch<'f> {
                 .get(&package)
                 .copied()
                 .unwrap_or_else(|| fleet.package_counts(package.as_str()).unwrap_or_default());
-            let new = overrides
-                .get(&package)
-                .copied()
-                .unwrap_or_else(|| evaluate_package(&c).state);
+            let (new, why) = match overrides.get(&package) {
+                Some(state) => (*state, Why::Direct),
+                None => {
+                    let d = evaluate_package(&c);
+                    (d.state, Why::Row(d.row))
+                }
+            };
             self.plan.ops.push(Op::SetPackage(package.clone(), new, c));
             if old != Some(new) {
                 if new == PackageState::Error {
@@ -565,6 +576,7 @@ impl<'f> Scratch<'f> {
                     name: package,
                     old,
                     new,
+                    why,
                 });
             }
         }

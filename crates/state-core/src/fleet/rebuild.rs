@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 
 use hashbrown::HashMap;
 
-use super::{Changes, Event, Fleet, ModelEntry, Observed, Reconcile, Update};
+use super::{Changes, Event, Fleet, ModelEntry, Observed, Reconcile, Update, Why};
 use crate::{PackageState, container::ReportedContainer, members, table::Counts};
 
 impl Fleet {
@@ -103,6 +103,7 @@ impl Fleet {
                     name: name.clone(),
                     old,
                     new: entry.state,
+                    why: Why::Repaired,
                 });
             }
         }
@@ -128,6 +129,7 @@ impl Fleet {
                 name: name.clone(),
                 old,
                 new: state,
+                why: Why::Repaired,
             });
         }
         changes

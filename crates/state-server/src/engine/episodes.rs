@@ -78,10 +78,7 @@ impl<S: Store> Engine<S> {
             delivery: Delivery::Delivered,
         }
         .encode();
-        let write = KeyWrite {
-            key,
-            value: Some(value.into()),
-        };
+        let write = KeyWrite::new(key, Some(value.into()));
         match self.commit(std::iter::once(&write)).await {
             Ok(Written::All) => {
                 tracing::debug!(package = %delivered.package, "reconcile delivery recorded");
