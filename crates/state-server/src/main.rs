@@ -105,6 +105,13 @@ struct Args {
         default_value_t = EngineConfig::DEFAULT_MAX_REQUEST_BYTES
     )]
     max_request_bytes: usize,
+    /// History records kept per model, package and scenario (the newest; 0: no history).
+    #[arg(
+        long,
+        env = "STATE_SERVER_HISTORY_PER_RESOURCE",
+        default_value_t = EngineConfig::DEFAULT_HISTORY_PER_RESOURCE
+    )]
+    history_per_resource: usize,
     /// The URL other daemons on the same etcd reach this one at (it forwards writes to the
     /// leader); default: http://127.0.0.1:{listen port}, which serves daemons on one host.
     #[arg(long, env = "STATE_SERVER_ADVERTISE_URL")]
@@ -151,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
             store_deadline: Duration::from_millis(args.store_deadline_ms),
             max_txn_ops: args.max_txn_ops,
             max_request_bytes: args.max_request_bytes,
+            history_per_resource: args.history_per_resource,
         },
         // The membership key shares its transaction with other writes: two thirds of a
         // request, as the default 1 MiB is of etcd's default 1.5 MiB.

@@ -78,6 +78,8 @@ pub struct Metrics {
     pub leader: Gauge,
     pub lists_kept: Gauge,
     pub watched_revision: Gauge,
+    pub watchers: Gauge,
+    pub watch_events: Counter,
     pub resources: Family<KindState, Gauge>,
     /// Loaded and able to serve: what `/readyz` answers.
     pub ready: AtomicBool,
@@ -100,6 +102,8 @@ impl Metrics {
             leader: Gauge::default(),
             lists_kept: Gauge::default(),
             watched_revision: Gauge::default(),
+            watchers: Gauge::default(),
+            watch_events: Counter::default(),
             resources: Family::default(),
             ready: AtomicBool::new(false),
             registry: Registry::default(),
@@ -160,6 +164,16 @@ impl Metrics {
             "watched_revision",
             "The last store revision the watch delivered",
             m.watched_revision.clone(),
+        );
+        registry.register(
+            "watch_streams",
+            "WatchStates streams open (gRPC and HTTP)",
+            m.watchers.clone(),
+        );
+        registry.register(
+            "watch_events",
+            "Events sent on WatchStates streams",
+            m.watch_events.clone(),
         );
         registry.register(
             "resources",

@@ -203,7 +203,7 @@ pub async fn serve(
         AnyStore::Embedded(_) => Leadership::alone(),
     };
     let (handle, engine, commands) = Engine::new(
-        store,
+        store.clone(),
         reconcile,
         leadership.role.clone(),
         health,
@@ -220,6 +220,7 @@ pub async fn serve(
         action_controller,
         leadership,
         &cfg.tls,
+        store.clone(),
         metrics.clone(),
     );
     let reflection = tonic_reflection::server::Builder::configure()

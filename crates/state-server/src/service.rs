@@ -11,10 +11,13 @@ use state_core::{
 };
 use tonic::{Request, Response, Status};
 
+use tokio_stream::StreamExt as _;
+
 use crate::{
     convert::{self, error_code},
     engine::{ChangeFailure, Command, EngineError, EngineHandle},
     forward::{self, Forwarder, engine_status},
+    history,
     leader::Leadership,
     lists::{self, Lists, now_ns},
     metrics::Metrics,
@@ -26,13 +29,16 @@ use crate::{
         monitoringserver::{ContainerList, SendContainerListResponse},
         statemanager::{
             Action, AppliedArtifact, ApplyArtifactsRequest, ApplyArtifactsResponse, ErrorCode,
-            ForgetNodeRequest, ForgetNodeResponse, GetResourceStateRequest,
-            ListResourceStatesRequest, ListResourceStatesResponse, OffloadingRequest,
-            OffloadingResponse, ResourceStateEntry, Response as ActionResponse, StateChange,
-            StateChangeResponse, state_manager_connection_server::StateManagerConnection,
+            ForgetNodeRequest, ForgetNodeResponse, GetHistoryRequest, GetHistoryResponse,
+            GetResourceStateRequest, ListResourceStatesRequest, ListResourceStatesResponse,
+            OffloadingRequest, OffloadingResponse, ResourceStateEntry, Response as ActionResponse,
+            StateChange, StateChangeResponse, StateEvent, WatchStatesRequest,
+            state_manager_connection_server::StateManagerConnection,
         },
     },
+    store::AnyStore,
     tls::{Callers, TlsConfig},
+    watch,
 };
 
 /// Largest `ApplyArtifacts` text: many documents, each within [`state_artifact::Budget`].
@@ -50,6 +56,9 @@ pub struct Service {
     lists: Arc<Lists>,
     /// Caller identities (mTLS).
     callers: Callers,
+    /// Watches and history read the store directly.
+    store: Arc<AnyStore>,
+    metrics: Arc<Metrics>,
 }
 
 impl Service {
@@ -62,13 +71,20 @@ impl Service {
         action_controller: tonic::transport::Channel,
         leadership: Leadership,
         tls: &TlsConfig,
+        store: Arc<AnyStore>,
         metrics: Arc<Metrics>,
     ) -> Self {
         // The engine gives up on the store at the deadline; the margin lets its refusal
         // (with the store's reason) arrive before the handler's own timeout.
         let wait = store_deadline + Duration::from_secs(2);
         let forwarder = Arc::new(Forwarder::new(leadership.leader_url, tls.to_peer()));
-        let lists = Lists::start(engine.clone(), forwarder.clone(), limits, wait, metrics);
+        let lists = Lists::start(
+            engine.clone(),
+            forwarder.clone(),
+            limits,
+            wait,
+            metrics.clone(),
+        );
         Service {
             engine,
             wait,
@@ -76,6 +92,8 @@ impl Service {
             forwarder,
             lists,
             callers: Callers::new(tls),
+            store,
+            metrics,
         }
     }
 }
@@ -101,6 +119,49 @@ fn entry(resource: &Resource, state: State) -> ResourceStateEntry {
 
 #[tonic::async_trait]
 impl StateManagerConnection for Service {
+    type WatchStatesStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<StateEvent, Status>> + Send>>;
+
+    async fn watch_states(
+        &self,
+        request: Request<WatchStatesRequest>,
+    ) -> Result<Response<Self::WatchStatesStream>, Status> {
+        let r = request.into_inner();
+        let filter =
+            watch::Filter::new(&r.kinds, &r.name_prefix).map_err(Status::invalid_argument)?;
+        if r.from_revision < 0 {
+            return Err(Status::invalid_argument("from_revision is negative"));
+        }
+        let events = watch::start(
+            self.store.clone(),
+            filter,
+            r.from_revision,
+            self.metrics.clone(),
+        );
+        let stream = tokio_stream::wrappers::ReceiverStream::new(events).map(|e| {
+            e.map(convert::state_event)
+                .map_err(|e| Status::unavailable(e.to_string()))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_history(
+        &self,
+        request: Request<GetHistoryRequest>,
+    ) -> Result<Response<GetHistoryResponse>, Status> {
+        let r = request.into_inner();
+        let limit = usize::try_from(r.limit).unwrap_or(usize::MAX);
+        let entries = history::read(self.store.as_ref(), &r.kind, &r.name, limit)
+            .await
+            .map_err(|e| match e {
+                history::HistoryError::Invalid(m) => Status::invalid_argument(m),
+                history::HistoryError::Store(e) => Status::unavailable(e.to_string()),
+            })?;
+        Ok(Response::new(GetHistoryResponse {
+            entries: entries.into_iter().map(convert::history_entry).collect(),
+        }))
+    }
+
     async fn send_action(
         &self,
         request: Request<Action>,

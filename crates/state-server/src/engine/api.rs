@@ -25,6 +25,8 @@ pub struct EngineConfig {
     pub max_txn_ops: usize,
     /// Largest store request, in bytes.
     pub max_request_bytes: usize,
+    /// History records kept per model, package and scenario; 0 records none.
+    pub history_per_resource: usize,
 }
 
 impl EngineConfig {
@@ -36,6 +38,9 @@ impl EngineConfig {
     pub const DEFAULT_MAX_TXN_OPS: usize = 128;
     /// etcd's own default `--max-request-bytes` (1.5 MiB): a larger request is refused by etcd.
     pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1536 * 1024;
+    /// Enough to see how a resource got where it is over a bad hour, small enough that the
+    /// records of 10,000 resources stay a few tens of MB in etcd.
+    pub const DEFAULT_HISTORY_PER_RESOURCE: usize = 20;
 }
 
 impl Default for EngineConfig {
@@ -45,6 +50,7 @@ impl Default for EngineConfig {
             store_deadline: Duration::from_millis(Self::DEFAULT_STORE_DEADLINE_MS),
             max_txn_ops: Self::DEFAULT_MAX_TXN_OPS,
             max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES,
+            history_per_resource: Self::DEFAULT_HISTORY_PER_RESOURCE,
         }
     }
 }

@@ -23,6 +23,10 @@ pub(super) const MAX_BATCH: usize = 64;
 
 type Reply = oneshot::Sender<Result<ReportSummary, EngineError>>;
 
+/// Request bytes one history record's writes take at most: its key, a value whose caller
+/// fields are capped ([`state_core::history::MAX_FIELD`]), the table row, and a removal.
+const RECORD_COST: usize = 1024;
+
 struct Planned {
     event: Event,
     source: String,
@@ -75,23 +79,32 @@ impl<S: Store> Engine<S> {
                 continue;
             }
             let mut plan = self.fleet.plan(&event);
+            // History records are numbered only once the plan joins the group, so they are
+            // counted here from above: each transition's record and one removal.
             let mut writes = WriteSet::of(&plan.changes);
+            let mut records = self.record_bound(&plan.changes);
             // Roughly from above: a key both sets write is counted twice.
-            let over = group.writes.len_with(&writes) > limit
-                || group.writes.cost() + writes.cost() > max_bytes;
+            let over = group.writes.len_with(&writes) + records > limit
+                || group.writes.cost() + writes.cost() + records * RECORD_COST > max_bytes;
             if !group.planned.is_empty() && over {
                 self.store_group(std::mem::take(&mut group)).await;
                 // Storing the group may have undone it: plan against the fleet as it is now.
                 plan = self.fleet.plan(&event);
                 writes = WriteSet::of(&plan.changes);
+                records = self.record_bound(&plan.changes);
             }
-            if writes.len() > limit || writes.cost() > max_bytes {
+            if writes.len() + records > limit || writes.cost() + records * RECORD_COST > max_bytes {
                 // Too big for one transaction even alone: stored on its own, split in order.
                 self.one_by_one(std::iter::once((event, source, reply)))
                     .await;
                 continue;
             }
             let changes = plan.take_changes();
+            let origin = Origin {
+                source: &source,
+                transition_id: "",
+            };
+            let writes = self.recorded(&changes, origin);
             match self.fleet.commit_undoable(plan) {
                 Ok(undo) => {
                     group.writes.merge(writes);
@@ -109,6 +122,19 @@ impl<S: Store> Engine<S> {
         if !group.planned.is_empty() {
             self.store_group(group).await;
         }
+    }
+
+    /// Most history writes `changes` can call for: a record and a removal per transition.
+    fn record_bound(&self, changes: &Changes) -> usize {
+        if self.history.keep() == 0 {
+            return 0;
+        }
+        let transitions = changes.models.len()
+            + changes.model_deletes.len()
+            + changes.packages.len()
+            + changes.package_deletes.len()
+            + changes.scenarios.len();
+        2 * transitions
     }
 
     /// Stores a group in one transaction and answers its reports; if that fails, undoes the

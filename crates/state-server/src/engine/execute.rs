@@ -63,7 +63,7 @@ impl<S: Store> Engine<S> {
                 let done = self.apply_plan(plan, origin).await;
                 return Ok(Some(done));
             }
-            match self.write(&plan.changes).await {
+            match self.write(&plan.changes, origin).await {
                 Ok(Written::All) => {
                     self.set_healthy(true).await;
                     let done = self.apply_plan(plan, origin).await;

@@ -34,6 +34,7 @@ pub use api::{
 use state_core::{
     episode::Episode,
     fleet::{Event, Fleet},
+    history::HistoryLog,
     name::PackageName,
 };
 use tokio::sync::{mpsc, watch};
@@ -113,6 +114,8 @@ pub struct Engine<S: Store> {
     marks: Vec<Delivered>,
     /// Episodes read as owed by the last load: `(package, record, revision)`.
     owed: Vec<(PackageName, Episode, i64)>,
+    /// The history records stored per resource (`docs/contract.md#history`).
+    history: HistoryLog,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -134,6 +137,7 @@ impl<S: Store> Engine<S> {
         cfg: EngineConfig,
     ) -> (EngineHandle, Self, mpsc::Receiver<Command>) {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let history = HistoryLog::new(cfg.history_per_resource);
         let engine = Engine {
             store,
             fleet: Fleet::new(),
@@ -154,6 +158,7 @@ impl<S: Store> Engine<S> {
             delivered,
             marks: Vec::new(),
             owed: Vec::new(),
+            history,
         };
         (EngineHandle { tx }, engine, rx)
     }

@@ -16,6 +16,12 @@ use crate::store::{Store, StoreError};
 /// transaction whole and in order.
 pub(super) const STATE_ROOT: &str = "/";
 
+/// What loading writes is recorded as coming from.
+const REPAIR: Origin<'static> = Origin {
+    source: "load",
+    transition_id: "",
+};
+
 /// A write made while loading failed; the load starts over.
 #[derive(Debug, thiserror::Error)]
 #[error("a write made while loading the fleet failed; loading again")]
@@ -31,6 +37,7 @@ impl<S: Store> Engine<S> {
     pub(super) async fn resync(&mut self) -> Result<(), StoreError> {
         self.fleet = Fleet::new();
         self.revisions.clear();
+        self.history.clear();
         self.own.clear();
         self.metrics.reloads.inc();
         // From here on, `dirty` says whether a write made while loading failed.
@@ -55,6 +62,10 @@ impl<S: Store> Engine<S> {
         let mut stored = Observed::new();
         let mut loaded = 0usize;
         for kv in &snapshot.kvs {
+            // History records are never compared, so their revisions are not kept.
+            if self.history.loaded(&kv.key) {
+                continue;
+            }
             self.revisions.insert(kv.key.clone(), kv.mod_revision);
             match stored.add(&kv.key, Some(&kv.value)) {
                 Ok(true) => loaded += 1,
@@ -73,14 +84,10 @@ impl<S: Store> Engine<S> {
                 writes = repair.write_count(),
                 "stored states disagree with the stored containers; correcting"
             );
-            if let Written::Conflict = self.write(&repair).await? {
+            if let Written::Conflict = self.write(&repair, REPAIR).await? {
                 return Err(StoreError::internal("loading", StartUpConflict));
             }
-            let origin = Origin {
-                source: "load",
-                transition_id: "",
-            };
-            self.effects(&repair, origin);
+            self.effects(&repair, REPAIR);
         }
         self.store
             .watch(STATE_ROOT, snapshot.revision + 1, watch_tx)

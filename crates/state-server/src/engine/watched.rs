@@ -4,7 +4,7 @@
 //! every count exact. The leader then stores the cascade such a write calls for
 //! (`docs/contract.md#outside-writes`).
 
-use state_core::fleet::Observed;
+use state_core::{fleet::Observed, history::HISTORY_PREFIX};
 
 use super::{Engine, Origin, artifacts::TOPOLOGY_PREFIXES, write::Written};
 use crate::store::{Kv, Store, WatchEvent};
@@ -57,6 +57,10 @@ impl<S: Store> Engine<S> {
     async fn outside(&mut self, revision: i64, changes: Vec<(String, Option<String>)>) {
         let mut seen = Observed::new();
         for (key, value) in &changes {
+            // The leader's history records: nothing to take in, and never compared.
+            if key.starts_with(HISTORY_PREFIX) {
+                continue;
+            }
             if self.revisions.get(key).is_some_and(|r| *r >= revision) {
                 continue;
             }
@@ -105,7 +109,7 @@ impl<S: Store> Engine<S> {
         if changes.writes_nothing() || !self.leading() {
             return true;
         }
-        match self.write(changes).await {
+        match self.write(changes, OUTSIDE).await {
             Ok(Written::All) => true,
             Ok(Written::Conflict) | Err(_) => {
                 tracing::warn!("could not store the cascade of another writer's change; reloading");

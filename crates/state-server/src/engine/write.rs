@@ -5,10 +5,11 @@
 
 use state_core::{
     fleet::Changes,
+    history,
     writes::{KeyWrite, WriteSet},
 };
 
-use super::Engine;
+use super::{Engine, Origin};
 use crate::store::{Committed, Store, StoreError, Write};
 
 /// Outcome of storing a plan.
@@ -34,15 +35,35 @@ impl<S: Store> Engine<S> {
         self.cfg.max_txn_ops.saturating_sub(fence).max(1)
     }
 
-    /// Stores a plan's writes, in order, in transactions of at most `max_txn_ops` operations.
-    pub(super) async fn write(&mut self, changes: &Changes) -> Result<Written, StoreError> {
-        let set = WriteSet::of(changes);
+    /// Stores a plan's writes, in order, in transactions of at most `max_txn_ops` operations,
+    /// each transition with its history record.
+    pub(super) async fn write(
+        &mut self,
+        changes: &Changes,
+        origin: Origin<'_>,
+    ) -> Result<Written, StoreError> {
+        let set = self.recorded(changes, origin);
         for chunk in set.chunks(self.txn_capacity(), self.txn_bytes()) {
             if let Written::Conflict = self.commit(chunk.iter()).await? {
                 return Ok(Written::Conflict);
             }
         }
         Ok(Written::All)
+    }
+
+    /// The writes that store `changes`, with their history records unless history is off.
+    /// Records are numbered as they are made: a set that is not stored leaves the fleet
+    /// `dirty`, and the reload numbers from what etcd holds.
+    pub(super) fn recorded(&mut self, changes: &Changes, origin: Origin<'_>) -> WriteSet {
+        if self.history.keep() == 0 {
+            return WriteSet::of(changes);
+        }
+        let at = history::Origin {
+            source: origin.source,
+            transition_id: origin.transition_id,
+            time_ns: crate::lists::now_ns(),
+        };
+        WriteSet::recorded(changes, Some((&mut self.history, &at)))
     }
 
     /// Stores `writes` in one transaction that compares every key with its last known
@@ -56,8 +77,10 @@ impl<S: Store> Engine<S> {
             ..Write::default()
         };
         for w in writes.clone() {
-            let expected = self.revisions.get(&w.key).copied().unwrap_or(0);
-            txn.compares.push((w.key.clone(), expected));
+            if !w.record {
+                let expected = self.revisions.get(&w.key).copied().unwrap_or(0);
+                txn.compares.push((w.key.clone(), expected));
+            }
             match &w.value {
                 Some(v) => txn.puts.push((w.key.clone(), v.to_string())),
                 None => txn.deletes.push(w.key.clone()),
@@ -82,7 +105,7 @@ impl<S: Store> Engine<S> {
             Committed::Applied { revision } => {
                 // The watch will show this revision too; it is not someone else's write.
                 self.own.insert(revision);
-                for w in writes {
+                for w in writes.filter(|w| !w.record) {
                     if w.value.is_some() {
                         self.revisions.insert(w.key.clone(), revision);
                     } else {

@@ -213,36 +213,21 @@ impl Store for EtcdStore {
     }
 
     async fn load(&self, prefix: &str) -> Result<Snapshot, StoreError> {
-        let end = prefix_end(prefix.as_bytes());
-        let mut snapshot = Snapshot::default();
-        let mut from = prefix.as_bytes().to_vec();
-        loop {
-            let mut options = GetOptions::new()
-                .with_range(end.clone())
-                .with_limit(LOAD_PAGE);
-            if snapshot.revision > 0 {
-                // Every page is read at the first page's revision: one consistent view.
-                options = options.with_revision(snapshot.revision);
+        self.load_pages(prefix, 0).await
+    }
+
+    async fn load_at(&self, prefix: &str, revision: i64) -> Result<Option<Snapshot>, StoreError> {
+        match self.load_pages(prefix, revision).await {
+            Ok(snapshot) => Ok(Some(snapshot)),
+            // etcd answers OUT_OF_RANGE for a compacted or a future revision.
+            Err(StoreError::Unavailable { cause, .. })
+                if cause.downcast_ref::<etcd_client::Error>().is_some_and(|e| {
+                    matches!(e, etcd_client::Error::GRpcStatus(s) if s.code() == tonic::Code::OutOfRange)
+                }) =>
+            {
+                Ok(None)
             }
-            let resp = self
-                .call(|mut c| {
-                    let (from, options) = (from.clone(), options.clone());
-                    async move { c.get(from, Some(options)).await }
-                })
-                .await?;
-            if snapshot.revision == 0 {
-                snapshot.revision = resp.header().map_or(0, |h| h.revision());
-            }
-            for item in resp.kvs() {
-                snapshot.kvs.push(kv(item)?);
-            }
-            match resp.kvs().last() {
-                Some(last) if resp.more() => {
-                    from = last.key().to_vec();
-                    from.push(0);
-                }
-                _ => return Ok(snapshot),
-            }
+            Err(e) => Err(e),
         }
     }
 
@@ -325,6 +310,45 @@ impl Store for EtcdStore {
 }
 
 impl EtcdStore {
+    /// Every key under `prefix` at `revision` (0: the revision of the first page), in pages
+    /// of [`LOAD_PAGE`] keys all read at that revision: one consistent view whatever its size.
+    async fn load_pages(&self, prefix: &str, revision: i64) -> Result<Snapshot, StoreError> {
+        let end = prefix_end(prefix.as_bytes());
+        let mut snapshot = Snapshot {
+            revision,
+            ..Snapshot::default()
+        };
+        let mut from = prefix.as_bytes().to_vec();
+        loop {
+            let mut options = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(LOAD_PAGE);
+            if snapshot.revision > 0 {
+                // Every page is read at the first page's revision: one consistent view.
+                options = options.with_revision(snapshot.revision);
+            }
+            let resp = self
+                .call(|mut c| {
+                    let (from, options) = (from.clone(), options.clone());
+                    async move { c.get(from, Some(options)).await }
+                })
+                .await?;
+            if snapshot.revision == 0 {
+                snapshot.revision = resp.header().map_or(0, |h| h.revision());
+            }
+            for item in resp.kvs() {
+                snapshot.kvs.push(kv(item)?);
+            }
+            match resp.kvs().last() {
+                Some(last) if resp.more() => {
+                    from = last.key().to_vec();
+                    from.push(0);
+                }
+                _ => return Ok(snapshot),
+            }
+        }
+    }
+
     /// Watches `prefix` from `next`, reconnecting after errors, until `events` is closed.
     async fn watch_loop(self, prefix: String, mut next: i64, events: mpsc::Sender<WatchEvent>) {
         let mut delay = Duration::from_millis(100);

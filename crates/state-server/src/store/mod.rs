@@ -149,6 +149,20 @@ pub trait Store: Send + Sync + 'static {
     /// Every key under `prefix`, read at one revision (in pages, for a large prefix).
     fn load(&self, prefix: &str) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
 
+    /// Every key under `prefix` as it was at `revision` (0: now), in pages; `None` when the
+    /// store no longer holds that revision (compacted) or has not reached it. A store that
+    /// keeps no history holds only the present.
+    fn load_at(
+        &self,
+        prefix: &str,
+        revision: i64,
+    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send {
+        async move {
+            let snapshot = self.load(prefix).await?;
+            Ok((revision == 0 || revision == snapshot.revision).then_some(snapshot))
+        }
+    }
+
     /// One key.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Kv>, StoreError>> + Send;
 
@@ -193,6 +207,9 @@ impl Store for AnyStore {
     }
     async fn load(&self, prefix: &str) -> Result<Snapshot, StoreError> {
         delegate!(self, s => s.load(prefix).await)
+    }
+    async fn load_at(&self, prefix: &str, revision: i64) -> Result<Option<Snapshot>, StoreError> {
+        delegate!(self, s => s.load_at(prefix, revision).await)
     }
     async fn get(&self, key: &str) -> Result<Option<Kv>, StoreError> {
         delegate!(self, s => s.get(key).await)
