@@ -1,6 +1,8 @@
 //! `statectl`: a command-line client for the StateManager, in the manner of etcdctl and kubectl.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod live;
+
 use std::{collections::BTreeMap, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Context, Result, bail};
@@ -105,6 +107,38 @@ enum Cmd {
         #[arg(long, default_value = "")]
         transition_id: String,
     },
+
+    /// Recorded transitions: `statectl history package web` (one resource), `statectl history
+    /// package` (every package), `statectl history` (the whole fleet), oldest first.
+    History {
+        /// model, package or scenario (empty: all three).
+        #[arg(default_value = "")]
+        kind: String,
+        /// The resource (empty: every resource of the kind).
+        #[arg(default_value = "")]
+        name: String,
+        /// Newest entries shown.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: live::Output,
+    },
+    /// Follow state changes: a snapshot, then one line per change, until interrupted.
+    Watch {
+        /// container, model, package or scenario (none: all four).
+        kinds: Vec<String>,
+        /// Only resources whose name starts with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Resume after this revision instead of starting with a snapshot (a fresh snapshot
+        /// comes when the store no longer holds it).
+        #[arg(long, default_value_t = 0)]
+        from: i64,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: live::Output,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,13 +199,25 @@ async fn connect(cli: &Cli) -> Result<StateManagerConnectionClient<Channel>> {
     Ok(StateManagerConnectionClient::new(channel))
 }
 
-fn status(e: tonic::Status) -> anyhow::Error {
+pub(crate) fn status(e: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", e.code(), e.message())
 }
 
 async fn run(cli: Cli) -> Result<()> {
     let mut client = connect(&cli).await?;
     match cli.command {
+        Cmd::History {
+            kind,
+            name,
+            limit,
+            output,
+        } => live::history(&mut client, kind, name, limit, output).await?,
+        Cmd::Watch {
+            kinds,
+            prefix,
+            from,
+            output,
+        } => live::watch(&mut client, kinds, prefix, from, output).await?,
         Cmd::Apply { file } => {
             let yaml = read(&file)?;
             let resp = client
