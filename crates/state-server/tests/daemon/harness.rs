@@ -57,7 +57,11 @@ impl Harness {
         Harness::on_with(etcd, ac, |_| {}).await
     }
 
-    async fn on_with(etcd: Etcd, ac: ActionController, tweak: impl FnOnce(&mut Config)) -> Harness {
+    pub async fn on_with(
+        etcd: Etcd,
+        ac: ActionController,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Harness {
         let mut cfg = etcd_config(&etcd, &ac);
         tweak(&mut cfg);
         let daemon = Daemon::start(cfg).await;

@@ -28,3 +28,4 @@ mod reports;
 mod restart;
 mod service;
 mod tls;
+mod watch;

@@ -98,11 +98,13 @@ async fn invalid_entries_are_skipped_and_named_valid_ones_stored() {
         "{resp}"
     );
     h.assert_stored("/container/m1_good/state", "running").await;
-    // No key outside the four state slots and the node membership slot was written.
+    // No key outside the four state slots, the node membership slot and the history records
+    // was written.
     for (key, _, _) in h.etcd.dump().await {
         assert!(
             state_core::key::StateKey::parse(&key).is_some()
-                || state_core::key::parse_node_key(&key).is_some(),
+                || state_core::key::parse_node_key(&key).is_some()
+                || key.starts_with(state_core::history::HISTORY_PREFIX),
             "unexpected key {key:?}"
         );
     }
