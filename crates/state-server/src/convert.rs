@@ -131,6 +131,43 @@ pub fn error_code(kind: ErrorKind) -> ErrorCode {
     }
 }
 
+/// A watch event on the wire.
+pub fn state_event(e: LiveEvent) -> StateEvent {
+    let phase = match e.phase {
+        Phase::Change => StateEventType::Change,
+        Phase::Snapshot => StateEventType::Snapshot,
+        Phase::SnapshotDone => StateEventType::SnapshotDone,
+    };
+    StateEvent {
+        r#type: phase.into(),
+        revision: e.revision,
+        kind: e.kind.into(),
+        name: e.name,
+        old_state: e.old,
+        new_state: e.new,
+        source: e.source,
+        transition_id: e.transition_id,
+        why: e.why,
+        timestamp_ns: e.time_ns,
+        complete: e.complete,
+    }
+}
+
+/// A history entry on the wire.
+pub fn history_entry(e: Entry) -> HistoryEntry {
+    HistoryEntry {
+        revision: e.revision,
+        kind: e.kind,
+        name: e.name,
+        timestamp_ns: e.record.time_ns,
+        from_state: e.record.from,
+        to_state: e.record.to,
+        source: e.record.source,
+        transition_id: e.record.transition_id,
+        why: e.record.why,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::expect;
@@ -166,41 +203,5 @@ mod tests {
             entry 0: container "m_a" is listed again later; the later entry is used
             entry 2: container "m_a" is listed again later; the later entry is used"#]]
         .assert_eq(&valid.skipped.join("\n"));
-    }
-}
-
-/// A watch event on the wire.
-pub fn state_event(e: LiveEvent) -> StateEvent {
-    let phase = match e.phase {
-        Phase::Change => StateEventType::Change,
-        Phase::Snapshot => StateEventType::Snapshot,
-        Phase::SnapshotDone => StateEventType::SnapshotDone,
-    };
-    StateEvent {
-        r#type: phase.into(),
-        revision: e.revision,
-        kind: e.kind.into(),
-        name: e.name,
-        old_state: e.old,
-        new_state: e.new,
-        source: e.source,
-        transition_id: e.transition_id,
-        why: e.why,
-        timestamp_ns: e.time_ns,
-    }
-}
-
-/// A history entry on the wire.
-pub fn history_entry(e: Entry) -> HistoryEntry {
-    HistoryEntry {
-        revision: e.revision,
-        kind: e.kind,
-        name: e.name,
-        timestamp_ns: e.record.time_ns,
-        from_state: e.record.from,
-        to_state: e.record.to,
-        source: e.record.source,
-        transition_id: e.record.transition_id,
-        why: e.record.why,
     }
 }

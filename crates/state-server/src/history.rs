@@ -100,7 +100,7 @@ pub async fn read(
         })
         .collect();
     // One transaction can record several resources: key order breaks ties.
-    entries.sort_by(|a, b| a.revision.cmp(&b.revision));
+    entries.sort_by_key(|e| e.revision);
     let skip = entries.len().saturating_sub(limit);
     entries.drain(..skip);
     Ok(entries)

@@ -6,6 +6,7 @@ pub mod convert;
 pub mod engine;
 pub mod forward;
 pub mod history;
+pub mod http_api;
 pub mod leader;
 pub mod lists;
 pub mod metrics;

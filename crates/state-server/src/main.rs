@@ -112,6 +112,10 @@ struct Args {
         default_value_t = EngineConfig::DEFAULT_HISTORY_PER_RESOURCE
     )]
     history_per_resource: usize,
+    /// Origins (`http://host:port`) whose pages may call the HTTP API from a browser, e.g. the
+    /// explorer attached with `cargo xtask web --attach`; comma-separated or repeated.
+    #[arg(long, env = "STATE_SERVER_ALLOW_ORIGIN", value_delimiter = ',')]
+    allow_origin: Vec<String>,
     /// The URL other daemons on the same etcd reach this one at (it forwards writes to the
     /// leader); default: http://127.0.0.1:{listen port}, which serves daemons on one host.
     #[arg(long, env = "STATE_SERVER_ADVERTISE_URL")]
@@ -171,6 +175,7 @@ async fn main() -> anyhow::Result<()> {
         tls,
         advertise_url: args.advertise_url,
         lease_ttl: Duration::from_secs(args.lease_ttl.max(1)),
+        allowed_origins: args.allow_origin,
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)

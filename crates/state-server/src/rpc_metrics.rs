@@ -10,7 +10,7 @@ use tower_layer::Layer;
 use crate::metrics::{Metrics, snake};
 
 /// The rpcs counted by name.
-const RPCS: [&str; 9] = [
+const RPCS: [&str; 11] = [
     "SendChangedContainerList",
     "SendStateChange",
     "TriggerOffloading",
@@ -19,6 +19,8 @@ const RPCS: [&str; 9] = [
     "ListResourceStates",
     "ApplyArtifacts",
     "ForgetNode",
+    "WatchStates",
+    "GetHistory",
     "Check",
 ];
 

@@ -5,17 +5,21 @@ use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 use state_core::container::Limits;
 use tokio::net::TcpListener;
-use tonic::transport::{Endpoint, Server, server::TcpIncoming};
+use tonic::{
+    service::Routes,
+    transport::{Endpoint, Server, server::TcpIncoming},
+};
 use tonic_health::ServingStatus;
 
 use crate::{
     engine::{Engine, EngineConfig, SERVICE_NAME},
+    http_api::{self, HttpApi},
     leader::Leadership,
     metrics::Metrics,
     pb::{self, statemanager::state_manager_connection_server::StateManagerConnectionServer},
     reconcile::{Backoff, Reconciler},
     rpc_metrics::RpcMetrics,
-    service::Service,
+    service::{Backing, Service},
     store::{
         AnyStore, StoreError,
         embedded::EmbeddedStore,
@@ -74,6 +78,9 @@ pub struct Config {
     pub advertise_url: Option<String>,
     /// The leader's lease: a leader that dies is replaced within this time plus an election.
     pub lease_ttl: Duration,
+    /// Origins whose pages may call the HTTP API (`/v1/...`) from a browser (none: only
+    /// pages served by the daemon's own origin, which is none).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Config {
@@ -110,6 +117,7 @@ impl Default for Config {
             metrics_listen: None,
             advertise_url: None,
             lease_ttl: Self::DEFAULT_LEASE_TTL,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -213,6 +221,7 @@ pub async fn serve(
     let engine_task = tokio::spawn(engine.run(commands));
     // Only with a metrics address: a handle kept here would keep the engine from ending.
     let handle_for_probes = cfg.metrics_listen.map(|_| handle.clone());
+    let handle_for_http = handle.clone();
     let service = Service::new(
         handle,
         cfg.limits,
@@ -220,8 +229,10 @@ pub async fn serve(
         action_controller,
         leadership,
         &cfg.tls,
-        store.clone(),
-        metrics.clone(),
+        Backing {
+            store: store.clone(),
+            metrics: metrics.clone(),
+        },
     );
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -238,7 +249,15 @@ pub async fn serve(
         strict_sources = cfg.engine.strict_sources,
         "state-server listening"
     );
-    let mut server = Server::builder();
+    let http = http_api::router(HttpApi {
+        store,
+        engine: handle_for_http,
+        service: service.clone(),
+        metrics: metrics.clone(),
+        origins: cfg.allowed_origins.clone(),
+    });
+    // HTTP/1.1 too, for browsers' server-sent events on the HTTP API.
+    let mut server = Server::builder().accept_http1(true);
     if let Some(tls) = cfg.tls.server() {
         server = server.tls_config(tls)?;
     }
@@ -267,15 +286,23 @@ pub async fn serve(
         // timeout cuts a long-lived stream such as a health watch.
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION as usize);
-    let mut router = server.add_service(health_service);
+    // Paths no service claims answer as gRPC's UNIMPLEMENTED, as they did before the HTTP
+    // routes shared the port.
+    let http = http.fallback(|| async {
+        let (parts, ()) = tonic::Status::unimplemented("")
+            .into_http::<()>()
+            .into_parts();
+        axum::response::Response::from_parts(parts, axum::body::Body::empty())
+    });
+    let mut routes = Routes::from(http).add_service(health_service);
     if cfg.reflection {
-        router = router.add_service(reflection).add_service(reflection_alpha);
+        routes = routes.add_service(reflection).add_service(reflection_alpha);
     }
-    let result = router
-        .add_service(
-            StateManagerConnectionServer::new(service)
-                .max_decoding_message_size(cfg.max_message_bytes),
-        )
+    let routes = routes.add_service(
+        StateManagerConnectionServer::new(service).max_decoding_message_size(cfg.max_message_bytes),
+    );
+    let result = server
+        .add_routes(routes)
         // Without TCP_NODELAY, small answers wait for delayed ACKs (about 40 ms each).
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),

@@ -44,6 +44,14 @@ use crate::{
 /// Largest `ApplyArtifacts` text: many documents, each within [`state_artifact::Budget`].
 const MAX_APPLY_BYTES: usize = 4 * 1024 * 1024;
 
+/// What the service reads besides the engine: the store (watches and history read it
+/// directly) and the daemon's metrics.
+#[derive(Debug, Clone)]
+pub struct Backing {
+    pub store: Arc<AnyStore>,
+    pub metrics: Arc<Metrics>,
+}
+
 /// The `StateManagerConnection` service.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -71,8 +79,7 @@ impl Service {
         action_controller: tonic::transport::Channel,
         leadership: Leadership,
         tls: &TlsConfig,
-        store: Arc<AnyStore>,
-        metrics: Arc<Metrics>,
+        Backing { store, metrics }: Backing,
     ) -> Self {
         // The engine gives up on the store at the deadline; the margin lets its refusal
         // (with the store's reason) arrive before the handler's own timeout.

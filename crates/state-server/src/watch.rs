@@ -103,6 +103,9 @@ pub struct LiveEvent {
     pub transition_id: String,
     pub why: String,
     pub time_ns: i64,
+    /// The last event of its revision (and every snapshot end): a client that resumes from
+    /// the revision of the last complete event it processed misses and repeats nothing.
+    pub complete: bool,
 }
 
 impl LiveEvent {
@@ -118,6 +121,7 @@ impl LiveEvent {
             transition_id: String::new(),
             why: String::new(),
             time_ns: now_ns(),
+            complete: true,
         }
     }
 }
@@ -275,6 +279,7 @@ impl Watcher {
                 transition_id: String::new(),
                 why: String::new(),
                 time_ns,
+                complete: false,
             };
             self.send(event).await?;
         }
@@ -295,6 +300,7 @@ impl Watcher {
                 records.insert((kind.to_owned(), name.to_owned()), record);
             }
         }
+        let mut out = Vec::new();
         for (key, value) in changes {
             let Some((kind, name)) = self.filter.wants(&key) else {
                 continue;
@@ -321,6 +327,7 @@ impl Watcher {
                     transition_id: r.transition_id,
                     why: r.why,
                     time_ns: r.time_ns,
+                    complete: false,
                 },
                 None => LiveEvent {
                     phase: Phase::Change,
@@ -333,8 +340,15 @@ impl Watcher {
                     transition_id: String::new(),
                     why: String::new(),
                     time_ns: now_ns(),
+                    complete: false,
                 },
             };
+            out.push(event);
+        }
+        if let Some(last) = out.last_mut() {
+            last.complete = true;
+        }
+        for event in out {
             self.send(event).await?;
         }
         Ok(())

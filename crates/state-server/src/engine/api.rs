@@ -174,6 +174,11 @@ pub enum Command {
         /// Answer channel.
         reply: oneshot::Sender<Result<Census, EngineError>>,
     },
+    /// The fleet's shape, for the explorer.
+    Shape {
+        /// Answer channel.
+        reply: oneshot::Sender<Result<super::shape::Shape, EngineError>>,
+    },
     /// Every resource of a kind with its stored state, sorted by name.
     List {
         kind: Kind,

@@ -16,6 +16,7 @@ mod artifacts;
 mod batch;
 mod episodes;
 mod execute;
+pub mod shape;
 mod start;
 mod state;
 mod watched;
@@ -426,6 +427,9 @@ impl<S: Store> Engine<S> {
             }
             Command::Census { reply } => {
                 let _ = reply.send(Ok(self.fleet.census()));
+            }
+            Command::Shape { reply } => {
+                let _ = reply.send(Ok(shape::of(&self.fleet)));
             }
         }
     }

@@ -122,6 +122,9 @@ pub(super) fn refuse(command: Command, e: EngineError) {
         Command::Census { reply } => {
             let _ = reply.send(Err(e));
         }
+        Command::Shape { reply } => {
+            let _ = reply.send(Err(e));
+        }
         Command::Get { reply, .. } => {
             let _ = reply.send(Err(e));
         }

@@ -15,6 +15,7 @@ mod common;
 mod harness;
 
 mod hostile;
+mod http;
 
 mod changes;
 mod etcd_access;
