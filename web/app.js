@@ -11,12 +11,15 @@ import { sync, summary } from './engine.js';
 import { Topology } from './topology.js';
 import { drawScenarioGraph } from './graph.js';
 import { renderInspector as drawInspector } from './inspector.js';
+import { Attachment, documentOf } from './live.js';
 
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 // Actions that replace the whole document: the fleet is rebuilt rather than diffed, and their
 // plan (everything is new) is not shown as a cascade.
-const FRESH = new Set(['demo', 'generate', 'load']);
+const FRESH = new Set(['demo', 'generate', 'load', 'attach']);
+// What an attached page does by itself; anything else is the user's, refused while attached.
+const LIVE = new Set(['attach', 'live']);
 // The log is redrawn on every action; this many entries keep that cheap in a long session, and
 // the slider still reaches the earlier ones.
 const LOG_SHOWN = 200;
@@ -45,6 +48,9 @@ const ui = { kind: null, name: null, scenario: null, by: 'package' };
 const timings = [];
 let lastPlan = null;
 let writtenHash = '';
+// The daemon this page follows (live.js), or null.
+let attached = null;
+let disagreements = [];
 
 const topology = new Topology($('topology'), (kind, name) => select(kind, name), core.nodeAgentSuffix);
 
@@ -66,6 +72,7 @@ function show(doc, { incremental = false, fresh = false, quiet = false, entry = 
     topology.render(view, doc, ui.by);
   }
   if (!quiet) topology.highlight(plan);
+  markDisagreements(doc);
   if (ui.kind && !exists(ui.kind, ui.name)) ui.kind = ui.name = null;
   topology.select(ui.kind, ui.name);
   lastPlan = quiet ? null : plan;
@@ -87,16 +94,26 @@ function exists(kind, name) {
 
 /// Applies one action; returns the error if the action was refused.
 function dispatch(action) {
+  if (attached && !LIVE.has(action.type)) {
+    const e = new Error('attached to a daemon: this page shows its fleet and does not change it (scenario steps can be sent with "send changes")');
+    status(e.message, true);
+    return e;
+  }
   const t0 = performance.now();
   let entry;
   try {
-    entry = hist.push(action);
+    entry = LIVE.has(action.type) && action.type === 'live' ? hist.append(action) : hist.push(action);
   } catch (e) {
     status(`refused: ${e.message}`, true);
     return e;
   }
   const fresh = FRESH.has(action.type);
-  const plan = show(entry.doc, { incremental: action.type === 'set-fields', fresh, quiet: fresh, entry });
+  if (entry !== hist.entries[hist.cursor - 1]) {
+    // Appended while the user looks at the past: only the log and slider move.
+    renderLog();
+    return null;
+  }
+  const plan = show(entry.doc, { incremental: action.type === 'set-fields' || (action.type === 'live' && action.incremental), fresh, quiet: fresh, entry });
   const t1 = performance.now();
   // Style and layout would run before the next paint anyway; forcing them here measures them.
   void document.body.offsetHeight;
@@ -162,7 +179,32 @@ function renderNotice(plan, quiet) {
 function renderInspector() {
   drawInspector($('inspector'), {
     kind: ui.kind, name: ui.name, fleet, view, doc: shown, core, tables: TABLES, dispatch, select,
+    attached,
   });
+}
+
+/// Where the daemon and state-core here disagree on a model's or package's state: each one
+/// outlined in the topology and named above it. It would be a bug worth seeing (or a state the
+/// daemon was told directly, which the page cannot know from containers).
+function markDisagreements(doc) {
+  for (const el of document.querySelectorAll('[data-disagree]')) delete el.dataset.disagree;
+  disagreements = [];
+  if (!doc.daemon) return;
+  for (const kind of ['model', 'package']) {
+    for (const [name, d] of Object.entries(doc.daemon[kind])) {
+      const mine = kind === 'model' ? fleet.modelState(name) : fleet.packageState(name);
+      if (mine === undefined || mine === d.state) continue;
+      disagreements.push({ kind, name, daemon: d.state, here: mine });
+      const el = document.querySelector(`[data-kind="${kind}"][data-name="${CSS.escape(name)}"]`);
+      if (el) el.dataset.disagree = 'true';
+    }
+  }
+  if (disagreements.length) {
+    const n = $('notice');
+    n.className = 'notice';
+    const list = disagreements.slice(0, 4).map((d) => `${d.kind} ${d.name}: daemon ${d.daemon}, state-core here ${d.here}`).join('; ');
+    n.insertAdjacentHTML('beforeend', `<div data-disagreements="${disagreements.length}">≠ The daemon and this page disagree on ${disagreements.length}: ${esc(list)}</div>`);
+  }
 }
 
 function select(kind, name) {
@@ -193,7 +235,9 @@ function renderScenarios() {
   const s = ui.scenario ? shown.scenarios[ui.scenario] : null;
   drawScenarioGraph($('scenario-graph'), TRANSITIONS, s ? s.state : undefined, (to, owners) => stepScenario(to, owners));
   $('btn-reapply-scenario').disabled = !s;
-  if (!s) $('scenario-explain').textContent = 'No scenario. Import artifact YAML or add one below.';
+  const explain = $('scenario-explain');
+  if (!s) explain.textContent = 'No scenario. Import artifact YAML or add one below.';
+  else if (explain.textContent.startsWith('No scenario')) explain.textContent = '';
 }
 
 /// A step clicked in the graph: current_state is the stored state (a compare-and-set).
@@ -214,6 +258,7 @@ function sendScenario(step) {
   const name = ui.scenario;
   const strict = $('scenario-strict').checked;
   const box = $('scenario-explain');
+  if (attached) return sendToDaemon(name, step, box);
   const err = dispatch({ type: 'scenario', name, strict, ...step });
   if (err) {
     box.className = 'explain bad';
@@ -223,6 +268,83 @@ function sendScenario(step) {
     box.className = note.includes('non-owner') ? 'explain warn' : 'explain';
     box.textContent = `SUCCESS: ${note}`;
   }
+}
+
+/// A scenario step sent to the attached daemon (only with "send changes" on, and only from the
+/// present): its answer is shown, and the change itself arrives through the stream.
+async function sendToDaemon(name, step, box) {
+  const refuse = (text) => {
+    box.className = 'explain bad';
+    box.textContent = text;
+  };
+  if (!$('attach-send').checked) return refuse('read-only: turn on "send changes" to send this step to the daemon');
+  if (hist.cursor !== hist.entries.length) return refuse('this is the past: go to the latest step to send changes');
+  const current = step.current ?? (shown.scenarios[name]?.state ?? '');
+  try {
+    const a = await attached.send({ kind: 'scenario', name, from: current, to: step.to, source: step.source });
+    box.className = a.error_code === 'ERROR_CODE_SUCCESS' ? 'explain' : 'explain bad';
+    box.textContent = `${a.error_code}: ${a.error_details || a.message}`;
+  } catch (e) {
+    refuse(e.message);
+  }
+}
+
+// ---- attached to a daemon -------------------------------------------------------------------
+
+/// Follows the daemon at `url`: its fleet replaces the document, and each revision it stores
+/// becomes an entry in the log (time travel goes over them).
+function attach(url) {
+  detach();
+  const target = url.trim();
+  if (!/^https?:\/\//.test(target)) {
+    status(`not a daemon URL: ${JSON.stringify(target)} (expected http://host:port)`, true);
+    return;
+  }
+  const a = new Attachment(target, {
+    start: (shape, revision) => {
+      if (attached !== a) return;
+      Object.assign(ui, { kind: null, name: null });
+      hist.replace(emptyDoc(), [], 0);
+      dispatch({ type: 'attach', url: a.url, revision, doc: documentOf(shape) });
+    },
+    revision: async (revision, events) => {
+      if (attached !== a) return;
+      const action = { type: 'live', revision, events, incremental: true };
+      const last = hist.entries.length ? hist.entries[hist.entries.length - 1].doc : hist.base;
+      const unknown = events.some((e) => e.kind === 'container' && e.new && !Object.values(last.nodes).some((l) => e.name in l));
+      if (unknown) {
+        // A container the page has not seen: where it runs comes from a fresh shape.
+        const shape = await a.fleet();
+        action.placements = {};
+        for (const [n, list] of Object.entries(shape.nodes)) for (const c of Object.keys(list)) action.placements[c] = n;
+        action.packages = Object.fromEntries(Object.entries(shape.packages).map(([p, v]) => [p, v.models]));
+        action.targets = Object.fromEntries(Object.entries(shape.scenarios).map(([s, v]) => [s, v.target]));
+        action.incremental = false;
+      }
+      if (events.some((e) => !e.new || e.kind === 'scenario')) action.incremental = false;
+      attached.lastRevision = revision;
+      dispatch(action);
+    },
+    status: (text, bad) => {
+      $('attach-status').textContent = text;
+      $('attach-status').className = bad ? 'bad' : 'ok';
+    },
+  });
+  attached = a;
+  document.body.classList.add('attached');
+  $('btn-attach').textContent = 'Detach';
+  $('attach-url').value = target;
+  status(`attaching to ${target}…`);
+  a.open();
+}
+
+function detach() {
+  if (!attached) return;
+  attached.close();
+  attached = null;
+  document.body.classList.remove('attached');
+  $('btn-attach').textContent = 'Attach';
+  $('attach-status').textContent = '';
 }
 
 function time(ms) {
@@ -265,6 +387,8 @@ function scheduleHash() {
 
 async function writeHash() {
   clearTimeout(hashTimer);
+  // An attached session is the daemon's, not replayable from a URL.
+  if (attached) return location.href;
   const fragment = await encodeSession({ ...hist.session(), ui: { ...ui } });
   writtenHash = '#' + fragment;
   if (location.hash !== writtenHash) window.history.replaceState(null, '', writtenHash);
@@ -287,7 +411,15 @@ window.addEventListener('hashchange', () => {
 
 // ---- toolbar --------------------------------------------------------------------------------
 
+$('form-attach').onsubmit = (e) => {
+  e.preventDefault();
+  if (attached) {
+    detach();
+    status('detached: the page is a local explorer again');
+  } else attach($('attach-url').value);
+};
 $('btn-reset').onclick = () => {
+  detach();
   Object.assign(ui, { kind: null, name: null, scenario: null });
   resetTo(emptyDoc(), [{ type: 'demo' }]);
 };
@@ -394,8 +526,12 @@ $('legend').innerHTML = ['running', 'created', 'paused', 'exited', 'degraded', '
 
 // ---- start ------------------------------------------------------------------------------------
 
+const attachTo = new URLSearchParams(location.search).get('attach');
 try {
-  if (!(await readHash())) resetTo(emptyDoc(), [{ type: 'demo' }]);
+  if (attachTo) {
+    resetTo(emptyDoc(), []);
+    attach(attachTo);
+  } else if (!(await readHash())) resetTo(emptyDoc(), [{ type: 'demo' }]);
 } catch (e) {
   status(`could not read the URL: ${e.message}`, true);
   resetTo(emptyDoc(), [{ type: 'demo' }]);
@@ -410,7 +546,11 @@ window.__explorer = {
   dispatch,
   travel,
   importText,
+  attach,
+  detach,
   timings,
+  get attached() { return attached ? { url: attached.url, revision: attached.lastRevision ?? null } : null; },
+  get disagreements() { return disagreements; },
   shareUrl: writeHash,
   get cursor() { return hist.cursor; },
   get steps() { return hist.entries.length; },

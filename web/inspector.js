@@ -21,6 +21,46 @@ function counts(c) {
   return `<div class="counts">${parts.join('') || '<span class="hint">none</span>'}</div>`;
 }
 
+/// Attached to a daemon: what it stores for this model or package at the step shown, the
+/// reason it recorded, whether state-core here agrees, and its recorded history (fetched).
+function daemonSection(ctx, kind, name, here) {
+  if (!ctx.attached) return '';
+  const d = ctx.doc.daemon?.[kind]?.[name];
+  const differ = d && d.state !== here;
+  const since = d?.revision ? ` since revision ${d.revision}` : '';
+  return `<div class="daemon" data-daemon-state="${esc(d?.state ?? '')}">
+    <h4>The daemon (${esc(ctx.attached.url)})</h4>
+    <div>stores <span class="badge" data-state="${esc(d?.state ?? 'unknown')}">${esc(d?.state ?? 'nothing')}</span>${since}${d?.source ? ` · by ${esc(d.source)}` : ''}</div>
+    ${d?.why ? `<div>recorded why: <i>${esc(d.why)}</i></div>` : ''}
+    ${differ ? `<p class="explain bad">State-core here derives ${esc(here)} from the containers: the daemon and this page disagree.</p>` : ''}
+    <table class="rules daemon-history" id="daemon-history"><caption>its recorded history</caption><tr><td class="hint">loading…</td></tr></table>
+  </div>`;
+}
+
+/// Fills the daemon's recorded history of a model or package into the inspector.
+async function loadHistory(ctx, kind, name) {
+  const table = $('daemon-history');
+  if (!table) return;
+  let rows;
+  try {
+    const entries = await ctx.attached.history(kind, name);
+    rows = entries.reverse().map((e) => `<tr data-revision="${e.revision}"><td>${e.revision}</td><td>${esc(new Date(e.time_ns / 1e6).toLocaleTimeString())}</td><td>${esc(short(ctx, kind, e.from) ?? 'none')} → ${esc(short(ctx, kind, e.to) ?? 'removed')}</td><td>${esc(e.source)}</td><td>${esc(e.why)}</td></tr>`);
+  } catch (e) {
+    rows = [`<tr><td class="bad">${esc(e.message)}</td></tr>`];
+  }
+  if ($('daemon-history') !== table) return; // the selection moved on meanwhile
+  table.innerHTML = `<caption>its recorded history (newest first)</caption><tr><th>rev</th><th>time</th><th>from → to</th><th>source</th><th>why</th></tr>${rows.join('') || '<tr><td class="hint">none recorded</td></tr>'}`;
+}
+
+function short(ctx, kind, stored) {
+  if (!stored) return null;
+  try {
+    return ctx.core.shortState(kind, stored);
+  } catch {
+    return stored;
+  }
+}
+
 function nodeOf(doc, container) {
   for (const [node, list] of Object.entries(doc.nodes)) if (container in list) return node;
   return null;
@@ -83,6 +123,7 @@ function renderModel(box, name, ctx) {
     <div class="meta">packages: ${inPackages.map((p) => `<a href="#" data-go-package="${esc(p)}">${esc(p)}</a>`).join(', ') || '<i>none</i>'} · ${containers.length} containers</div>
     <div>containers by state: ${counts(why.counts)}</div>
     ${ruleTable(ctx.tables.model, why.row, `Why ${why.state}: row ${why.row + 1} of the model table`)}${direct}
+    ${daemonSection(ctx, 'model', name, why.current)}
     <form id="add-container-form" class="inline">
       <input name="suffix" placeholder="container" size="8" required>
       <select name="node">${nodes.map((n) => `<option>${esc(n)}</option>`).join('')}</select>
@@ -90,6 +131,7 @@ function renderModel(box, name, ctx) {
       <button ${nodes.length ? '' : 'disabled title="add a node first"'}>+ container</button>
     </form>
     <div class="actions">${inPackages.map((p) => `<button class="danger" data-remove-from="${esc(p)}">remove from ${esc(p)} (with its containers)</button>`).join('')}</div>`;
+  if (ctx.attached) loadHistory(ctx, 'model', name);
   $('add-container-form').onsubmit = (e) => {
     e.preventDefault();
     const f = Object.fromEntries(new FormData(e.target));
@@ -117,10 +159,12 @@ function renderPackage(box, name, ctx) {
     <div class="meta">scenario: ${esc(scenario ?? 'none')} · models: ${(p?.models ?? []).map((m) => `<a href="#" data-go-model="${esc(m)}">${esc(m)}</a>`).join(', ') || '<i>none</i>'}</div>
     <div>models by state: ${counts(why.counts)}</div>
     ${ruleTable(ctx.tables.package, why.row, `Why ${why.state}: row ${why.row + 1} of the package table`)}${reconcile}
+    ${daemonSection(ctx, 'package', name, why.current)}
     <form id="add-model-form" class="inline">
       <input name="model" placeholder="model" size="10" required><button>+ model</button>
       ${name in ctx.doc.packages ? '<button type="button" class="danger" id="remove-package">Remove package</button>' : ''}
     </form>`;
+  if (ctx.attached) loadHistory(ctx, 'package', name);
   $('add-model-form').onsubmit = (e) => {
     e.preventDefault();
     const model = new FormData(e.target).get('model').trim();

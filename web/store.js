@@ -156,6 +156,13 @@ export function reduce(doc, action, core) {
     }
     case 'import-yaml':
       return importYaml(doc, action, core);
+    case 'attach': {
+      const d = normalise(action.doc);
+      d.daemon = action.doc.daemon ?? { model: {}, package: {} };
+      return [d, `attached to ${action.url} at revision ${action.revision}`];
+    }
+    case 'live':
+      return applyLive(doc, action, core);
     case 'set-fields': {
       const list = doc.nodes[action.node] ?? fail(`no node ${action.node}`);
       const old = list[action.container] ?? fail(`no container ${action.container} on ${action.node}`);
@@ -318,6 +325,47 @@ function importYaml(doc, action, core) {
 
 /// The session: a base document, the actions applied to it (each with its timestamp), and the
 /// cursor (how many of them are in effect). Everything else is derived by replaying.
+/// A revision the attached daemon stored (live.js). Container and scenario states go into the
+/// document, so the wasm Fleet derives models and packages from them as the daemon does; the
+/// model and package states the daemon holds go into `doc.daemon`, to compare. Containers the
+/// page did not know yet are placed with `action.placements` (container -> node) and package
+/// artifacts updated from `action.packages`, both from a fresh fleet shape.
+function applyLive(doc, action, core) {
+  const short = (kind, s) => (s ? core.shortState(kind, s) : null);
+  let { nodes, scenarios, packages } = doc;
+  const daemon = { model: { ...doc.daemon?.model }, package: { ...doc.daemon?.package } };
+  for (const [p, models] of Object.entries(action.packages ?? {})) {
+    if (JSON.stringify(packages[p]?.models) !== JSON.stringify(models)) packages = { ...packages, [p]: { models } };
+  }
+  const notes = [];
+  for (const e of action.events) {
+    const from = short(e.kind, e.old) ?? 'none';
+    const to = short(e.kind, e.new);
+    if (e.kind === 'container') {
+      const node = findContainer({ nodes }, e.name) ?? action.placements?.[e.name];
+      if (!node) {
+        notes.push(`${e.name} → ${to ?? 'removed'} (on no node this page knows)`);
+        continue;
+      }
+      const list = { ...(nodes[node] ?? {}) };
+      if (to) list[e.name] = { ...list[e.name], fields: { ...(PRESETS[to] ?? {}) } };
+      else delete list[e.name];
+      nodes = { ...nodes, [node]: list };
+      notes.push(`${e.name} ${from} → ${to ?? 'removed'}`);
+    } else if (e.kind === 'scenario') {
+      const s = scenarios[e.name] ?? { target: action.targets?.[e.name] ?? null, state: null };
+      scenarios = { ...scenarios, [e.name]: { ...s, state: to } };
+      notes.push(`scenario ${e.name} ${from} → ${to ?? 'removed'}`);
+    } else {
+      if (to) daemon[e.kind][e.name] = { state: to, why: e.why, source: e.source, revision: action.revision };
+      else delete daemon[e.kind][e.name];
+      notes.push(`${e.kind} ${e.name} ${from} → ${to ?? 'removed'}${e.why ? ` (${e.why})` : ''}`);
+    }
+  }
+  const by = action.events.find((e) => e.source)?.source;
+  return [{ ...doc, packages, nodes, scenarios, daemon }, `revision ${action.revision}${by ? ` by ${by}` : ''}: ${notes.join('; ')}`];
+}
+
 export class History {
   constructor(core) {
     this.core = core;
@@ -338,6 +386,19 @@ export class History {
     this.entries.push({ action: stamped, doc, note });
     this.cursor = this.entries.length;
     return this.entries[this.cursor - 1];
+  }
+
+  /// Appends an action at the end whatever the cursor (what an attached daemon stored while
+  /// the user looks at the past); the cursor follows only if it was at the end. Throws if
+  /// refused.
+  append(action) {
+    const stamped = { ...action, at: action.at ?? Date.now() };
+    const last = this.entries.length ? this.entries[this.entries.length - 1].doc : this.base;
+    const [doc, note] = reduce(last, stamped, this.core);
+    const following = this.cursor === this.entries.length;
+    this.entries.push({ action: stamped, doc, note });
+    if (following) this.cursor = this.entries.length;
+    return this.entries[this.entries.length - 1];
   }
 
   /// Replaces the whole session (reset, or loading a shared URL). Actions that are refused on

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::util::info;
 
 /// A chromedriver process with one browser session. Dropping it ends both.
-struct WebDriver {
+pub(crate) struct WebDriver {
     agent: ureq::Agent,
     base: String,
     session: String,
@@ -52,7 +52,7 @@ fn call(agent: &ureq::Agent, method: &str, url: &str, body: Option<Value>) -> Re
 }
 
 impl WebDriver {
-    fn start(chromium: &Path, chromedriver: &Path, target: &Path) -> Result<Self> {
+    pub(crate) fn start(chromium: &Path, chromedriver: &Path, target: &Path) -> Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -133,18 +133,18 @@ impl WebDriver {
         call(&self.agent, "POST", &self.url(path), Some(body))
     }
 
-    fn goto(&self, url: &str) -> Result<()> {
+    pub(crate) fn goto(&self, url: &str) -> Result<()> {
         self.post("/url", json!({ "url": url })).map(drop)
     }
 
     /// Runs `script` (an async function body; `return` gives the result) in the page.
-    fn js(&self, script: &str) -> Result<Value> {
+    pub(crate) fn js(&self, script: &str) -> Result<Value> {
         self.post("/execute/sync", json!({"script": script, "args": []}))
             .with_context(|| format!("in the page: {}", script.trim()))
     }
 
     /// Waits until the JS expression `cond` is truthy.
-    fn wait(&self, cond: &str) -> Result<()> {
+    pub(crate) fn wait(&self, cond: &str) -> Result<()> {
         self.js(&format!(
             "const t0 = Date.now();
              while (!({cond})) {{
@@ -156,7 +156,7 @@ impl WebDriver {
         .map(drop)
     }
 
-    fn state(&self, kind: &str, name: &str) -> Result<String> {
+    pub(crate) fn state(&self, kind: &str, name: &str) -> Result<String> {
         let v = self.js(&format!("return __explorer.state({kind:?}, {name:?});"))?;
         Ok(v.as_str().unwrap_or("(not shown)").to_owned())
     }
@@ -167,7 +167,7 @@ impl WebDriver {
         Ok(())
     }
 
-    fn screenshot(&self, path: &Path) -> Result<()> {
+    pub(crate) fn screenshot(&self, path: &Path) -> Result<()> {
         let v = call(&self.agent, "GET", &self.url("/screenshot"), None)?;
         let png = base64::engine::general_purpose::STANDARD
             .decode(v.as_str().context("screenshot is not a string")?)
@@ -178,7 +178,7 @@ impl WebDriver {
     }
 
     /// Messages the page logged at SEVERE level (uncaught errors, failed loads).
-    fn severe_logs(&self) -> Result<Vec<String>> {
+    pub(crate) fn severe_logs(&self) -> Result<Vec<String>> {
         let v = self.post("/se/log", json!({"type": "browser"}))?;
         Ok(v.as_array()
             .map(|a| {
@@ -217,7 +217,7 @@ fn set_container(wd: &WebDriver, container: &str, preset: &str) -> Result<()> {
     .map(drop)
 }
 
-fn ready(wd: &WebDriver) -> Result<()> {
+pub(crate) fn ready(wd: &WebDriver) -> Result<()> {
     wd.wait("window.__explorer && window.__explorer.ready")
 }
 

@@ -6,6 +6,7 @@
 
 mod bench;
 mod browser;
+mod browser_live;
 mod fuzz;
 mod provision;
 mod run;
@@ -21,10 +22,13 @@ usage: cargo xtask <command> [options]
 
 commands:
   run [--etcd]     start the daemon (embedded store, or a local etcd under target/)
-  test             everything CI checks: fmt, clippy, no_std wasm build, all tests,
-                   wasm and browser tests, and a quick benchmark pass
+  test [--web]     everything CI checks: fmt, clippy, no_std wasm build, all tests,
+                   wasm and browser tests, and a quick benchmark pass (--web: only the
+                   wasm and browser tests)
   build            build the daemon, statectl and the web explorer in release mode
-  web              build the explorer and serve it on localhost
+  web [--attach URL]
+                   build the explorer and serve it on localhost; with --attach, the page
+                   follows that running daemon (started with --allow-origin for the page)
   bench [--quick]  criterion benchmarks and the end-to-end load run
   fuzz [--seconds N]
                    every fuzz target for N seconds (default 60; nightly and cargo-fuzz,
@@ -55,17 +59,24 @@ fn dispatch() -> Result<()> {
         };
         return fuzz::fuzz(seconds);
     }
+    if cmd == "web" {
+        return match rest {
+            [] => web::web(None),
+            [flag, url] if flag == "--attach" => web::web(Some(url)),
+            _ => bail!("usage: cargo xtask web [--attach http://127.0.0.1:47006]"),
+        };
+    }
     if let Some(unknown) = rest
         .iter()
-        .find(|a| !matches!(a.as_str(), "--etcd" | "--quick" | "--no-browser"))
+        .find(|a| !matches!(a.as_str(), "--etcd" | "--quick" | "--web"))
     {
         bail!("unknown option {unknown:?}\n\n{USAGE}");
     }
     match cmd.as_str() {
         "run" => run::run(flag("--etcd")),
+        "test" if flag("--web") => web::test(),
         "test" => test::test(),
         "build" => run::build(),
-        "web" => web::web(),
         "bench" => bench::bench(flag("--quick")),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::{
-    browser,
+    browser, browser_live,
     provision::{self, cargo},
     serve,
     util::{info, root, run, step},
@@ -64,10 +64,21 @@ fn start_server(addr: &str) -> Result<serve::Server> {
     serve::start(addr, root().join("web"), root().join("examples"))
 }
 
-pub fn web() -> Result<()> {
+/// Serves the explorer; with `attach`, the page opens attached to that daemon.
+pub fn web(attach: Option<&str>) -> Result<()> {
     build()?;
     let server = start_server(ADDR).or_else(|_| start_server("127.0.0.1:0"))?;
-    step(&format!("explorer: {}", server.url()));
+    let page = server.url();
+    match attach {
+        Some(daemon) => {
+            let origin = page.trim_end_matches('/');
+            step(&format!("explorer attached to {daemon}: {origin}/?attach={daemon}"));
+            info(&format!(
+                "the daemon must allow this page's origin: start it with --allow-origin {origin}"
+            ));
+        }
+        None => step(&format!("explorer: {page}")),
+    }
     info("serving web/ (Ctrl-C to stop)");
     loop {
         std::thread::park();
@@ -107,5 +118,7 @@ pub fn test() -> Result<()> {
         &chromedriver,
         &target_dir(),
         wasm_size,
-    )
+    )?;
+    step("explorer attached to a running daemon (real etcd, state-server, statectl; headless Chromium)");
+    browser_live::attached(&server.url(), &chromium, &chromedriver, &target_dir())
 }

@@ -23,7 +23,7 @@ pub mod interop;
 use std::collections::BTreeMap;
 
 use state_core::{
-    ModelState, PackageState, ResourceType, ScenarioState,
+    ContainerState, ModelState, PackageState, ResourceType, ScenarioState,
     change::{ChangeRequest, ValidChange, decide, validate},
     container::ReportedContainer,
     eval::{MODEL_TABLE, PACKAGE_TABLE},
@@ -314,6 +314,22 @@ pub fn scenario_transitions() -> Result<JsValue, JsValue> {
 #[wasm_bindgen(js_name = parseArtifacts)]
 pub fn parse_artifacts(yaml: &str) -> Result<JsValue, JsValue> {
     interop::artifacts(&state_artifact::parse(yaml))
+}
+
+/// A state of `kind` (`container`, `model`, `package`, `scenario`) in any spelling state-core
+/// accepts (the stored `MODEL_STATE_RUNNING` or `running`) as its short name; throws an `Error`
+/// for an unknown kind or state. The explorer attached to a daemon reads the daemon's stored
+/// spellings with it.
+#[wasm_bindgen(js_name = shortState)]
+pub fn short_state(kind: &str, state: &str) -> Result<String, JsValue> {
+    let short = match kind {
+        "container" => ContainerState::parse(state).map(ContainerState::short),
+        "model" => ModelState::parse(state).map(ModelState::short),
+        "package" => PackageState::parse(state).map(PackageState::short),
+        "scenario" => ScenarioState::parse(state).map(ScenarioState::short),
+        other => return Err(error(format!("unknown kind of state {other:?}"))),
+    };
+    short.map(str::to_owned).map_err(error)
 }
 
 /// Checks a name of the given kind (`container`, `model`, `package`, `scenario`, `node`);

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use state_core::{ContainerState, ModelState, PackageState, ScenarioState};
 use state_wasm::{
     WasmFleet as Fleet, container_state, decide_scenario_change, interop, node_agent_name,
-    node_agent_suffix, parse_artifacts, reconcile_statuses, scenario_transitions, tables,
-    validate_name,
+    node_agent_suffix, parse_artifacts, reconcile_statuses, scenario_transitions, short_state,
+    tables, validate_name,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -517,4 +517,24 @@ fn states_list_every_spelling_in_wire_order() {
     let want: Vec<&str> = PackageState::ALL.iter().map(|s| s.short()).collect();
     assert_eq!(got["package"], json!(want));
     assert_eq!(got["scenario"][0], "idle");
+}
+
+#[wasm_bindgen_test]
+fn stored_spellings_read_back_as_short_names() {
+    for s in ModelState::ALL {
+        assert_eq!(short_state("model", s.stored()).unwrap(), s.short());
+    }
+    for s in ScenarioState::ALL {
+        assert_eq!(short_state("scenario", s.stored()).unwrap(), s.short());
+    }
+    assert_eq!(short_state("container", "dead").unwrap(), "dead");
+    assert_eq!(
+        short_state("package", PackageState::Error.stored()).unwrap(),
+        "error"
+    );
+    assert!(
+        message(short_state("package", "MODEL_STATE_RUNNING").unwrap_err())
+            .contains("package state")
+    );
+    assert!(message(short_state("volume", "x").unwrap_err()).contains("volume"));
 }
