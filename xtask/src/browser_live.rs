@@ -28,7 +28,11 @@ const SHOW_WITHIN_MS: u64 = 10_000;
 fn statectl(target: &Path, server: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
     let mut cmd = Command::new(target.join("debug/statectl"));
     cmd.arg("--server").arg(server).args(args);
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().context("starting statectl")?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
@@ -50,7 +54,13 @@ fn list(state: &str) -> String {
 
 /// Starts etcd and the daemon (allowing the page's origin), then drives the attached page.
 pub fn attached(page: &str, chromium: &Path, chromedriver: &Path, target: &Path) -> Result<()> {
-    run(cargo(&["build", "-p", "state-server", "--bins", "--locked"]))?;
+    run(cargo(&[
+        "build",
+        "-p",
+        "state-server",
+        "--bins",
+        "--locked",
+    ]))?;
     let dir = target.join(format!("explorer-live-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (_etcd, etcd_url) = start_etcd(&dir)?;
@@ -113,7 +123,10 @@ pub fn attached(page: &str, chromium: &Path, chromedriver: &Path, target: &Path)
     let delay = sent.elapsed();
     shown?;
     wd.wait("__explorer.state('package', 'helloworld') === 'error'")?;
-    ensure!(wd.state("model", "helloworld")? == "dead", "model not shown dead");
+    ensure!(
+        wd.state("model", "helloworld")? == "dead",
+        "model not shown dead"
+    );
     let disagree = wd.js("return __explorer.disagreements;")?;
     ensure!(
         disagree == json!([]),
@@ -125,7 +138,9 @@ pub fn attached(page: &str, chromium: &Path, chromedriver: &Path, target: &Path)
     ));
 
     // The daemon's recorded history of the package shows the transition, with its reason.
-    wd.js("document.querySelector('[data-pick=package][data-name=helloworld]').click(); return true;")?;
+    wd.js(
+        "document.querySelector('[data-pick=package][data-name=helloworld]').click(); return true;",
+    )?;
     wd.wait(
         "[...document.querySelectorAll('#daemon-history tr[data-revision]')].some(r => r.textContent.includes('running → error'))",
     )?;
@@ -147,7 +162,9 @@ pub fn attached(page: &str, chromium: &Path, chromedriver: &Path, target: &Path)
     wd.wait("__explorer.state('container', 'helloworld_a') === 'running'")?;
     wd.js("__explorer.travel(__explorer.steps); return true;")?;
     wd.wait("__explorer.state('container', 'helloworld_a') === 'dead'")?;
-    wd.js("document.querySelector('[data-pick=package][data-name=helloworld]').click(); return true;")?;
+    wd.js(
+        "document.querySelector('[data-pick=package][data-name=helloworld]').click(); return true;",
+    )?;
     wd.wait("document.querySelectorAll('#daemon-history tr[data-revision]').length > 0")?;
     let shot = target.join("explorer-live.png");
     wd.screenshot(&shot)?;

@@ -72,7 +72,9 @@ pub fn web(attach: Option<&str>) -> Result<()> {
     match attach {
         Some(daemon) => {
             let origin = page.trim_end_matches('/');
-            step(&format!("explorer attached to {daemon}: {origin}/?attach={daemon}"));
+            step(&format!(
+                "explorer attached to {daemon}: {origin}/?attach={daemon}"
+            ));
             info(&format!(
                 "the daemon must allow this page's origin: start it with --allow-origin {origin}"
             ));
@@ -119,6 +121,8 @@ pub fn test() -> Result<()> {
         &target_dir(),
         wasm_size,
     )?;
-    step("explorer attached to a running daemon (real etcd, state-server, statectl; headless Chromium)");
+    step(
+        "explorer attached to a running daemon (real etcd, state-server, statectl; headless Chromium)",
+    );
     browser_live::attached(&server.url(), &chromium, &chromedriver, &target_dir())
 }

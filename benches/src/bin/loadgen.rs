@@ -18,8 +18,7 @@ use state_server::pb::{
 };
 use tonic::transport::Channel;
 
-const USAGE: &str =
-    "usage: loadgen --daemon URL --etcd URL --clients N --reports N [--daemon-pid PID]";
+const USAGE: &str = "usage: loadgen --daemon URL --etcd URL --clients N --reports N [--daemon-pid PID] [--watchers 0,10,100]";
 
 struct Args {
     daemon: String,
@@ -27,6 +26,8 @@ struct Args {
     clients: usize,
     reports: usize,
     daemon_pid: Option<u32>,
+    /// Watcher counts to run the concurrent phase again with (`WatchStates` fan-out).
+    watchers: Vec<usize>,
 }
 
 fn args() -> Result<Args> {
@@ -36,6 +37,7 @@ fn args() -> Result<Args> {
         clients: 16,
         reports: 200,
         daemon_pid: None,
+        watchers: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +50,15 @@ fn args() -> Result<Args> {
             "--clients" => a.clients = value.parse()?,
             "--reports" => a.reports = value.parse()?,
             "--daemon-pid" => a.daemon_pid = Some(value.parse()?),
+            "--watchers" => {
+                a.watchers = value
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .with_context(|| {
+                        format!("--watchers takes counts like 0,10,100, not {value}")
+                    })?;
+            }
             other => bail!("unknown option {other}\n{USAGE}"),
         }
     }
@@ -264,21 +275,34 @@ async fn reports(
     nodes: std::ops::Range<usize>,
     per_node: usize,
 ) -> Result<Phase> {
+    reports_from(client, etcd, nodes, 1, per_node).await
+}
+
+/// Reports `first..first + per_node` of each node (each list continues the node's last one).
+async fn reports_from(
+    client: &StateManagerConnectionClient<Channel>,
+    etcd: &str,
+    nodes: std::ops::Range<usize>,
+    first: usize,
+    per_node: usize,
+) -> Result<Phase> {
+    let steps = first..first + per_node;
     // Counted before the clock starts: the generator's work is not the daemon's, and it runs
     // on the same cores.
     let container_writes: u64 = nodes
         .clone()
-        .map(|n| (1..=per_node).map(|i| changed(n, i)).sum::<u64>())
+        .map(|n| steps.clone().map(|i| changed(n, i)).sum::<u64>())
         .sum();
     let before = etcd_writes(etcd).await?;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for n in nodes {
         let mut client = client.clone();
+        let steps = steps.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per_node);
             // Report 0 set the starting list during set-up; each later one changes it.
-            for i in 1..=per_node {
+            for i in steps {
                 let t = Instant::now();
                 client.send_changed_container_list(node_list(n, i)).await?;
                 lat.push(t.elapsed());
@@ -297,6 +321,36 @@ async fn reports(
         container_writes,
         etcd_writes: etcd_writes(etcd).await? - before,
     })
+}
+
+/// `n` WatchStates streams on their own connections, following every kind, each past its
+/// snapshot; they count the change events they receive until aborted.
+async fn watchers(
+    daemon: &str,
+    n: usize,
+    events: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    use state_server::pb::statemanager::{StateEventType, WatchStatesRequest};
+    let mut handles = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut client = StateManagerConnectionClient::connect(daemon.to_owned()).await?;
+        let mut stream = client
+            .watch_states(WatchStatesRequest::default())
+            .await?
+            .into_inner();
+        while let Some(e) = stream.message().await? {
+            if e.r#type() == StateEventType::SnapshotDone {
+                break;
+            }
+        }
+        let events = events.clone();
+        handles.push(tokio::spawn(async move {
+            while let Ok(Some(_)) = stream.message().await {
+                events.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }));
+    }
+    Ok(handles)
 }
 
 fn peak_rss_bytes(pid: u32) -> Option<u64> {
@@ -353,9 +407,32 @@ async fn main() -> Result<()> {
         a.clients, a.reports
     );
     let ours_conc = reports(&client, &a.etcd, 0..a.clients, a.reports).await?;
+    // The same load again with N streams attached, each count in turn, in the same run.
+    let mut fanout = Vec::new();
+    let mut next = a.reports + 1;
+    for &n in &a.watchers {
+        eprintln!(
+            "loadgen: reports, {} node agents x {} with {n} watchers",
+            a.clients, a.reports
+        );
+        let events = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let streams = watchers(&a.daemon, n, events.clone()).await?;
+        let phase = reports_from(&client, &a.etcd, 0..a.clients, next, a.reports).await?;
+        next += a.reports;
+        // Give the streams a moment to deliver the last revisions before counting.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for s in streams {
+            s.abort();
+        }
+        fanout.push(format!(
+            "{{\"watchers\":{n},\"phase\":{},\"events_received\":{}}}",
+            phase.json(),
+            events.load(std::sync::atomic::Ordering::Relaxed)
+        ));
+    }
     let rss = a.daemon_pid.and_then(peak_rss_bytes);
     println!(
-        "{{\"clients\":{},\"reports_per_client\":{},\"raw_sequential\":{},\"raw_concurrent\":{},\"txn_concurrent\":{},\"ours_sequential\":{},\"ours_concurrent\":{},\"daemon_peak_rss_bytes\":{}}}",
+        "{{\"clients\":{},\"reports_per_client\":{},\"raw_sequential\":{},\"raw_concurrent\":{},\"txn_concurrent\":{},\"ours_sequential\":{},\"ours_concurrent\":{},\"watch_fanout\":[{}],\"daemon_peak_rss_bytes\":{}}}",
         a.clients,
         a.reports,
         raw_seq.json(),
@@ -363,6 +440,7 @@ async fn main() -> Result<()> {
         txn_conc.json(),
         ours_seq.json(),
         ours_conc.json(),
+        fanout.join(","),
         rss.map_or("null".to_owned(), |b| b.to_string())
     );
     Ok(())

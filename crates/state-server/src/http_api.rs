@@ -49,6 +49,7 @@ const ENGINE_WAIT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct HttpApi {
     pub store: Arc<AnyStore>,
+    pub hub: Arc<watch::hub::Hub>,
     pub engine: EngineHandle,
     pub service: Service,
     pub metrics: Arc<Metrics>,
@@ -119,7 +120,13 @@ async fn watch_events(
     if from < 0 {
         return Err((StatusCode::BAD_REQUEST, "from is negative".into()));
     }
-    let events = watch::start(api.store.clone(), filter, from, api.metrics.clone());
+    let events = watch::start(
+        api.store.clone(),
+        api.hub.clone(),
+        filter,
+        from,
+        api.metrics.clone(),
+    );
     let stream = tokio_stream::wrappers::ReceiverStream::new(events).map(|e| {
         let event = match e {
             Ok(e) => {

@@ -26,6 +26,7 @@ use crate::{
         etcd::{EtcdAccess, EtcdStore},
     },
     tls::TlsConfig,
+    watch::hub::Hub,
 };
 
 /// HTTP/2 keepalive pings on an idle connection, and how long one may go unanswered.
@@ -222,6 +223,7 @@ pub async fn serve(
     // Only with a metrics address: a handle kept here would keep the engine from ending.
     let handle_for_probes = cfg.metrics_listen.map(|_| handle.clone());
     let handle_for_http = handle.clone();
+    let hub = Hub::start(store.clone());
     let service = Service::new(
         handle,
         cfg.limits,
@@ -232,6 +234,7 @@ pub async fn serve(
         Backing {
             store: store.clone(),
             metrics: metrics.clone(),
+            hub: hub.clone(),
         },
     );
     let reflection = tonic_reflection::server::Builder::configure()
@@ -251,6 +254,7 @@ pub async fn serve(
     );
     let http = http_api::router(HttpApi {
         store,
+        hub,
         engine: handle_for_http,
         service: service.clone(),
         metrics: metrics.clone(),

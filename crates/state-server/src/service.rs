@@ -50,6 +50,8 @@ const MAX_APPLY_BYTES: usize = 4 * 1024 * 1024;
 pub struct Backing {
     pub store: Arc<AnyStore>,
     pub metrics: Arc<Metrics>,
+    /// The daemon's shared watch, which every WatchStates stream follows.
+    pub hub: Arc<watch::hub::Hub>,
 }
 
 /// The `StateManagerConnection` service.
@@ -67,6 +69,7 @@ pub struct Service {
     /// Watches and history read the store directly.
     store: Arc<AnyStore>,
     metrics: Arc<Metrics>,
+    hub: Arc<watch::hub::Hub>,
 }
 
 impl Service {
@@ -79,7 +82,11 @@ impl Service {
         action_controller: tonic::transport::Channel,
         leadership: Leadership,
         tls: &TlsConfig,
-        Backing { store, metrics }: Backing,
+        Backing {
+            store,
+            metrics,
+            hub,
+        }: Backing,
     ) -> Self {
         // The engine gives up on the store at the deadline; the margin lets its refusal
         // (with the store's reason) arrive before the handler's own timeout.
@@ -101,6 +108,7 @@ impl Service {
             callers: Callers::new(tls),
             store,
             metrics,
+            hub,
         }
     }
 }
@@ -141,6 +149,7 @@ impl StateManagerConnection for Service {
         }
         let events = watch::start(
             self.store.clone(),
+            self.hub.clone(),
             filter,
             r.from_revision,
             self.metrics.clone(),

@@ -20,6 +20,8 @@ use crate::{
 
 /// Simulated node agents (and raw etcd clients) at once.
 const CLIENTS: usize = 16;
+/// WatchStates streams attached during the fan-out phases, each count in turn.
+const WATCHERS: &str = "0,10,100";
 
 pub fn sections(quick: bool) -> Result<Vec<Section>> {
     step("end-to-end load run: release build of state-server and loadgen");
@@ -71,6 +73,7 @@ pub fn sections(quick: bool) -> Result<Vec<Section>> {
         .args(["--clients", &CLIENTS.to_string()])
         .args(["--reports", &reports.to_string()])
         .args(["--daemon-pid", &pid.to_string()])
+        .args(["--watchers", WATCHERS])
         .stderr(Stdio::inherit())
         .output()
         .context("cannot run loadgen")?;
@@ -145,6 +148,23 @@ fn to_sections(v: &Value) -> Vec<Section> {
         f("txn_concurrent", "per_s"),
         Unit::PerSecond,
     ));
+    // Fan-out: the same load with watchers attached, against none, in the same run.
+    let fanout = v["watch_fanout"].as_array().cloned().unwrap_or_default();
+    let none = fanout
+        .iter()
+        .find(|p| p["watchers"] == 0)
+        .and_then(|p| p["phase"]["per_s"].as_f64());
+    for p in fanout.iter().filter(|p| p["watchers"] != 0) {
+        rows.push(Row::new(
+            format!(
+                "{CLIENTS} clients with {} WatchStates streams attached: acknowledged reports/s vs none attached",
+                p["watchers"]
+            ),
+            p["phase"]["per_s"].as_f64(),
+            none,
+            Unit::PerSecond,
+        ));
+    }
     rows.push(Row::new(
         "daemon peak memory (VmHWM)",
         v["daemon_peak_rss_bytes"].as_f64(),

@@ -163,6 +163,12 @@ pub trait Store: Send + Sync + 'static {
         }
     }
 
+    /// The store's current revision.
+    fn revision(&self) -> impl Future<Output = Result<i64, StoreError>> + Send {
+        // No key starts with a control character: an empty read that names the revision.
+        async move { Ok(self.load("\u{1}").await?.revision) }
+    }
+
     /// One key.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Kv>, StoreError>> + Send;
 
@@ -210,6 +216,9 @@ impl Store for AnyStore {
     }
     async fn load_at(&self, prefix: &str, revision: i64) -> Result<Option<Snapshot>, StoreError> {
         delegate!(self, s => s.load_at(prefix, revision).await)
+    }
+    async fn revision(&self) -> Result<i64, StoreError> {
+        delegate!(self, s => s.revision().await)
     }
     async fn get(&self, key: &str) -> Result<Option<Kv>, StoreError> {
         delegate!(self, s => s.get(key).await)

@@ -161,9 +161,13 @@ async fn a_resumed_watch_misses_nothing_until_compaction_then_gets_a_fresh_snaps
     let resume_at = snapshot(&mut first).await.last().unwrap().revision;
     drop(first);
 
-    // While no one watches: the container dies, then runs again.
+    // While no one watches: the container dies, then runs again; and the daemon restarts, so
+    // its shared watch starts after those revisions and the resumed stream reads etcd's own
+    // history for them.
     h.report("HPC", vec![dead("helloworld_a")]).await;
     h.report("HPC", vec![running("helloworld_a")]).await;
+    let (etcd, ac) = h.stop_daemon().await;
+    let mut h = Harness::on(etcd, ac).await;
 
     let mut resumed = watch(&mut h, &["container", "model"], resume_at).await;
     let mut seen = Vec::new();

@@ -3,11 +3,13 @@
 //! with its revision, old and new state, and what its history record says (source, transition
 //! id, why, time).
 //!
-//! Each stream reads and watches the store itself, so it is exact on every replica, leader or
-//! follower, and resuming is the store's own promise: a client that comes back with its last
-//! revision misses nothing while the store still holds that revision, and gets a fresh,
-//! flagged snapshot when it does not (compaction). The stream keeps the states it follows, to
-//! give each change its old state.
+//! Each stream reads its starting point from the store itself, so it is exact on every
+//! replica, leader or follower. It then follows the daemon's one shared watch ([`hub`]) from
+//! there, or, when it starts further back than the hub keeps, a store watch of its own: so
+//! resuming is the store's own promise, and a client that comes back with its last revision
+//! misses nothing while the store still holds that revision, and gets a fresh, flagged
+//! snapshot when it does not (compaction). The stream keeps the states it follows, to give each
+//! change its old state.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -16,7 +18,11 @@ use state_core::{
     history::{Record, parse_history_key},
     key::{CONTAINER_PREFIX, MODEL_PREFIX, PACKAGE_PREFIX, SCENARIO_PREFIX, StateKey},
 };
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
+
+pub mod hub;
+
+use hub::{Hub, Raw};
 
 use crate::{
     lists::now_ns,
@@ -130,6 +136,7 @@ impl LiveEvent {
 /// or end with the store error that stopped them.
 pub fn start(
     store: Arc<AnyStore>,
+    hub: Arc<Hub>,
     filter: Filter,
     from: i64,
     metrics: Arc<Metrics>,
@@ -139,6 +146,7 @@ pub fn start(
         metrics.watchers.inc();
         let mut w = Watcher {
             store,
+            hub,
             filter,
             states: HashMap::new(),
             tx,
@@ -160,8 +168,55 @@ struct Gone;
 #[error("the store kept changing while a snapshot was read")]
 struct Unsettled;
 
+/// Where a stream's revisions come from once it has its starting point.
+enum Source {
+    /// The shared watch: kept revisions first, then live ones.
+    Hub {
+        kept: std::vec::IntoIter<Arc<Raw>>,
+        live: broadcast::Receiver<Arc<Raw>>,
+    },
+    /// A store watch of the stream's own.
+    Store(mpsc::Receiver<WatchEvent>),
+}
+
+/// The next thing a source gives.
+enum Next {
+    Changed(i64, Arc<Raw>),
+    Own(i64, crate::store::Changes),
+    /// History was lost, or the stream fell too far behind the shared watch.
+    StartOver,
+    End,
+}
+
+impl Source {
+    async fn next(&mut self) -> Next {
+        match self {
+            Source::Hub { kept, live } => {
+                let raw = match kept.next() {
+                    Some(raw) => raw,
+                    None => match live.recv().await {
+                        Ok(raw) => raw,
+                        Err(broadcast::error::RecvError::Lagged(_)) => return Next::StartOver,
+                        Err(broadcast::error::RecvError::Closed) => return Next::End,
+                    },
+                };
+                match raw.as_ref() {
+                    Raw::Changed { revision, .. } => Next::Changed(*revision, raw.clone()),
+                    Raw::Resync => Next::StartOver,
+                }
+            }
+            Source::Store(events) => match events.recv().await {
+                Some(WatchEvent::Changed { revision, changes }) => Next::Own(revision, changes),
+                Some(WatchEvent::Resync { .. }) => Next::StartOver,
+                None => Next::End,
+            },
+        }
+    }
+}
+
 struct Watcher {
     store: Arc<AnyStore>,
+    hub: Arc<Hub>,
     filter: Filter,
     /// The state of every followed key, as of the last event sent.
     states: HashMap<String, String>,
@@ -170,47 +225,69 @@ struct Watcher {
 }
 
 impl Watcher {
-    async fn run(&mut self, from: i64) -> Result<(), StoreError> {
-        let resumed = if from > 0 {
-            self.read(from).await?
-        } else {
-            None
-        };
-        let at = match resumed {
-            Some(snapshot) => {
-                self.keep(&snapshot);
-                snapshot.revision
-            }
-            None => {
-                // Asked for a snapshot, or the revision asked for is gone.
-                let snapshot = self.now().await?;
-                if self.snapshot(&snapshot).await.is_err() {
+    async fn run(&mut self, mut from: i64) -> Result<(), StoreError> {
+        loop {
+            let resumed = if from > 0 {
+                self.read(from).await?
+            } else {
+                None
+            };
+            let at = match resumed {
+                Some(snapshot) => {
+                    self.keep(&snapshot);
+                    snapshot.revision
+                }
+                None => {
+                    // Asked for a snapshot, or the revision asked for is gone.
+                    let snapshot = self.now().await?;
+                    if self.snapshot(&snapshot).await.is_err() {
+                        return Ok(());
+                    }
+                    snapshot.revision
+                }
+            };
+            let mut source = match self.hub.replay(at) {
+                Some(r) => Source::Hub {
+                    kept: r.kept.into_iter(),
+                    live: r.live,
+                },
+                None => {
+                    let (events_tx, events) = mpsc::channel(STREAM_QUEUE);
+                    self.store.watch("/", at + 1, events_tx).await?;
+                    Source::Store(events)
+                }
+            };
+            let mut last = at;
+            loop {
+                let next = tokio::select! {
+                    n = source.next() => n,
+                    () = self.tx.closed() => return Ok(()),
+                };
+                let sent = match next {
+                    // The shared watch may still deliver revisions the read already covered.
+                    Next::Changed(revision, _) | Next::Own(revision, _) if revision <= last => {
+                        Ok(())
+                    }
+                    Next::Changed(revision, raw) => {
+                        last = revision;
+                        match raw.as_ref() {
+                            Raw::Changed { changes, .. } => self.changed(revision, changes).await,
+                            Raw::Resync => Ok(()),
+                        }
+                    }
+                    Next::Own(revision, changes) => {
+                        last = revision;
+                        self.changed(revision, &changes).await
+                    }
+                    Next::StartOver => break,
+                    Next::End => return Ok(()),
+                };
+                if sent.is_err() {
                     return Ok(());
                 }
-                snapshot.revision
             }
-        };
-        let (events_tx, mut events) = mpsc::channel(STREAM_QUEUE);
-        self.store.watch("/", at + 1, events_tx).await?;
-        loop {
-            let event = tokio::select! {
-                e = events.recv() => e,
-                () = self.tx.closed() => return Ok(()),
-            };
-            let sent = match event {
-                Some(WatchEvent::Changed { revision, changes }) => {
-                    self.changed(revision, changes).await
-                }
-                Some(WatchEvent::Resync { .. }) => {
-                    // The store lost history this watch had not seen: start over, flagged.
-                    let snapshot = self.now().await?;
-                    self.snapshot(&snapshot).await
-                }
-                None => return Ok(()),
-            };
-            if sent.is_err() {
-                return Ok(());
-            }
+            // History this stream had not seen is gone: start over, flagged.
+            from = 0;
         }
     }
 
@@ -290,31 +367,36 @@ impl Watcher {
     async fn changed(
         &mut self,
         revision: i64,
-        changes: Vec<(String, Option<String>)>,
+        changes: &[(String, Option<String>)],
     ) -> Result<(), Gone> {
-        let mut records: HashMap<(String, String), Record> = HashMap::new();
-        for (key, value) in &changes {
+        // Keyed `kind/name`, as a record's resource is named.
+        let mut records: HashMap<String, Record> = HashMap::new();
+        for (key, value) in changes {
             if let (Some((kind, name, _)), Some(value)) = (parse_history_key(key), value)
                 && let Ok(record) = Record::decode(value)
             {
-                records.insert((kind.to_owned(), name.to_owned()), record);
+                records.insert(format!("{kind}/{name}"), record);
             }
         }
         let mut out = Vec::new();
         for (key, value) in changes {
-            let Some((kind, name)) = self.filter.wants(&key) else {
+            let Some((kind, name)) = self.filter.wants(key) else {
                 continue;
             };
-            let old = match &value {
-                Some(v) => self.states.insert(key, v.clone()),
-                None => self.states.remove(&key),
+            let old = match value {
+                Some(v) => self.states.insert(key.clone(), v.clone()),
+                None => self.states.remove(key),
             }
             .unwrap_or_default();
-            let new = value.unwrap_or_default();
+            let new = value.clone().unwrap_or_default();
             if old == new {
                 continue;
             }
-            let record = records.remove(&(kind.to_owned(), name.clone()));
+            let record = if records.is_empty() {
+                None
+            } else {
+                records.remove(&format!("{kind}/{name}"))
+            };
             let event = match record {
                 Some(r) => LiveEvent {
                     phase: Phase::Change,
