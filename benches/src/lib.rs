@@ -5,10 +5,14 @@
 //!   everything re-evaluated by scanning on every event).
 //! - [`scratch`]: from-scratch evaluation with state-core's own tables, to separate what the
 //!   incremental planner saves from what typed states save.
+//! - [`fleet`]: the simulated NodeAgents of the fleet-scale runs (`src/bin/fleetgen/`), and
+//!   [`etcd_metrics`]: what etcd says it did, for both load generators.
 //!
 //! `cargo xtask bench` runs the benchmarks and summarises them; `benches/README.md` says how to
 //! read the summary.
 
+pub mod etcd_metrics;
+pub mod fleet;
 pub mod reference;
 pub mod scratch;
 pub mod shape;

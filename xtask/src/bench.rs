@@ -11,6 +11,8 @@
 
 mod criterion;
 mod e2e;
+mod flame;
+mod fleet;
 pub mod summary;
 
 use std::{path::PathBuf, time::SystemTime};
@@ -67,6 +69,7 @@ pub fn bench(quick: bool) -> Result<()> {
     let estimates = Estimates::new(target.join("criterion"), started);
     let mut sections = core_sections(&estimates);
     sections.extend(e2e::sections(quick)?);
+    sections.extend(fleet::sections(quick)?);
 
     let summary = Summary { quick, sections };
     let out = target.join("bench");

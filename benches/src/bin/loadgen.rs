@@ -10,6 +10,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use state_benches::etcd_metrics::{etcd_writes, peak_rss_bytes};
 use state_server::pb::{
     monitoringserver::{ContainerInfo, ContainerList},
     statemanager::{
@@ -97,28 +98,6 @@ impl Phase {
             self.etcd_writes / l.len().max(1) as f64
         )
     }
-}
-
-/// Sum of etcd's `grpc_server_handled_total` for the KV write methods.
-async fn etcd_writes(etcd: &str) -> Result<f64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = etcd.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(host).await?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).await?;
-    Ok(body
-        .lines()
-        .filter(|l| l.starts_with("grpc_server_handled_total{"))
-        .filter(|l| l.contains("grpc_service=\"etcdserverpb.KV\""))
-        .filter(|l| {
-            ["\"Txn\"", "\"Put\"", "\"DeleteRange\""]
-                .iter()
-                .any(|m| l.contains(&format!("grpc_method={m}")))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
 }
 
 /// Client tasks' latencies of a baseline phase, as a [`Phase`].
@@ -351,13 +330,6 @@ async fn watchers(
         }));
     }
     Ok(handles)
-}
-
-fn peak_rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 #[tokio::main]

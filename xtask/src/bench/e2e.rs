@@ -24,7 +24,7 @@ const CLIENTS: usize = 16;
 const WATCHERS: &str = "0,10,100";
 
 pub fn sections(quick: bool) -> Result<Vec<Section>> {
-    step("end-to-end load run: release build of state-server and loadgen");
+    step("end-to-end load run: release build of state-server, loadgen and fleetgen");
     run(cargo(&[
         "build",
         "--release",
@@ -37,6 +37,8 @@ pub fn sections(quick: bool) -> Result<Vec<Section>> {
         "state-benches",
         "--bin",
         "loadgen",
+        "--bin",
+        "fleetgen",
     ]))?;
     let target = root().join("target");
     let dir = target.join("bench/etcd");
