@@ -79,10 +79,22 @@ impl Daemon {
             .stderr(std::fs::File::create(log)?)
             .spawn()
             .context("cannot start state-server")?;
-        Ok(Daemon {
+        let daemon = Daemon {
             child,
             url: format!("http://127.0.0.1:{port}"),
-        })
+        };
+        // Listening comes before loading; the load generators wait for answers themselves.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!(
+                    "state-server did not listen on port {port}; see {}",
+                    log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(daemon)
     }
 
     fn pid(&self) -> u32 {
