@@ -1,20 +1,29 @@
 //! Group commit: reports that queue up while the store is busy are planned one after another
 //! on the in-memory fleet and stored together, as many per transaction as fit in the store's
-//! operation limit, so many node agents cost one store round trip. If a group's transaction
-//! cannot be stored, its plans are undone and its reports stored one by one, exactly as if they
-//! had arrived alone.
+//! operation limit, so many node agents cost one store round trip. Up to [`IN_FLIGHT`] groups
+//! that write no key in common are stored at once, so a storm of lists is not one round trip
+//! after another (etcd writes concurrent transactions to its log together). A report is
+//! answered only once its group is stored. If a group's transaction cannot be stored, the fleet
+//! is read again from etcd (which holds every group that was stored) and that group's reports
+//! are stored one by one, exactly as if they had arrived alone.
+
+use std::{collections::HashSet, time::Duration};
 
 use state_core::{
-    fleet::{Changes, Event, Undo},
+    fleet::{Changes, Event},
     writes::WriteSet,
 };
-use tokio::sync::oneshot;
+use tokio::{sync::oneshot, task::JoinHandle};
 
 use super::{
     Command, Engine, EngineError, OnConflict, Origin, ReportSummary, execute::summary,
     write::Written,
 };
-use crate::store::Store;
+use crate::store::{Committed, Store, StoreError, Write};
+
+/// Groups being stored at once. Four keep etcd's log writes batched under a storm; more would
+/// only queue inside etcd.
+const IN_FLIGHT: usize = 4;
 
 /// Most reports taken from the queue at once. Reports of ten containers with one change each
 /// need about three writes; 64 of them fill etcd's default 128-operation transaction about
@@ -32,7 +41,16 @@ struct Planned {
     source: String,
     reply: Reply,
     changes: Changes,
-    undo: Undo,
+}
+
+/// A group whose transaction is on its way to the store.
+struct InFlight {
+    planned: Vec<Planned>,
+    writes: WriteSet,
+    txn: Write,
+    /// The keys it writes: a group writing any of them waits until it is stored.
+    keys: HashSet<String>,
+    task: JoinHandle<(Result<Committed, StoreError>, Duration)>,
 }
 
 /// Reports planned and applied in memory, waiting to be stored in one transaction.
@@ -55,6 +73,7 @@ impl<S: Store> Engine<S> {
         let limit = self.txn_capacity();
         let max_bytes = self.txn_bytes();
         let mut group = Group::default();
+        let mut flight: Vec<InFlight> = Vec::new();
         for c in commands {
             let Command::Report {
                 node,
@@ -63,6 +82,7 @@ impl<S: Store> Engine<S> {
                 ..
             } = c
             else {
+                self.settle(&mut flight).await;
                 self.handle(c).await;
                 continue;
             };
@@ -74,6 +94,7 @@ impl<S: Store> Engine<S> {
             if self.dirty {
                 // A failed group left the fleet to be read again: the rest go one by one,
                 // each after that reload.
+                self.settle(&mut flight).await;
                 self.one_by_one(std::iter::once((event, source, reply)))
                     .await;
                 continue;
@@ -87,14 +108,21 @@ impl<S: Store> Engine<S> {
             let over = group.writes.len_with(&writes) + records > limit
                 || group.writes.cost() + writes.cost() + records * RECORD_COST > max_bytes;
             if !group.planned.is_empty() && over {
-                self.store_group(std::mem::take(&mut group)).await;
-                // Storing the group may have undone it: plan against the fleet as it is now.
+                self.launch(std::mem::take(&mut group), &mut flight).await;
+                if self.dirty {
+                    self.settle(&mut flight).await;
+                    self.one_by_one(std::iter::once((event, source, reply)))
+                        .await;
+                    continue;
+                }
+                // Launching may have waited for earlier groups: plan against the fleet now.
                 plan = self.fleet.plan(&event);
                 writes = WriteSet::of(&plan.changes);
                 records = self.record_bound(&plan.changes);
             }
             if writes.len() + records > limit || writes.cost() + records * RECORD_COST > max_bytes {
                 // Too big for one transaction even alone: stored on its own, split in order.
+                self.settle(&mut flight).await;
                 self.one_by_one(std::iter::once((event, source, reply)))
                     .await;
                 continue;
@@ -105,23 +133,23 @@ impl<S: Store> Engine<S> {
                 transition_id: "",
             };
             let writes = self.recorded(&changes, origin);
-            match self.fleet.commit_undoable(plan) {
-                Ok(undo) => {
+            match self.fleet.commit(plan) {
+                Ok(()) => {
                     group.writes.merge(writes);
                     group.planned.push(Planned {
                         event,
                         source,
                         reply,
                         changes,
-                        undo,
                     });
                 }
                 Err(e) => tracing::error!(error = %e, "plan could not be applied"),
             }
         }
         if !group.planned.is_empty() {
-            self.store_group(group).await;
+            self.launch(group, &mut flight).await;
         }
+        self.settle(&mut flight).await;
     }
 
     /// Most history writes `changes` can call for: a record and a removal per transition.
@@ -137,47 +165,89 @@ impl<S: Store> Engine<S> {
         2 * transitions
     }
 
-    /// Stores a group in one transaction and answers its reports; if that fails, undoes the
-    /// group and stores its reports one by one.
-    async fn store_group(&mut self, group: Group) {
+    /// Starts storing a group. It first waits for the groups in flight when it writes one of
+    /// their keys (its compares need their revisions) or when [`IN_FLIGHT`] are already on
+    /// their way; a group that writes nothing waits for all of them, since its answer rests on
+    /// what they store.
+    async fn launch(&mut self, group: Group, flight: &mut Vec<InFlight>) {
         let Group { planned, writes } = group;
         self.metrics.group_reports.observe(planned.len() as f64);
-        let stored = if writes.is_empty() {
-            true
-        } else {
-            match self.commit(writes.iter()).await {
-                Ok(Written::All) => {
-                    self.set_healthy(true).await;
-                    true
-                }
-                Ok(Written::Conflict) => false,
-                Err(e) => {
-                    tracing::debug!(error = %e, reports = planned.len(), "group commit failed; storing reports one by one");
-                    false
-                }
-            }
-        };
-        if stored {
-            for p in planned {
-                let origin = Origin {
-                    source: &p.source,
-                    transition_id: "",
-                };
-                self.effects(&p.changes, origin);
-                let _ = p.reply.send(Ok(summary(p.changes)));
-            }
+        let keys: HashSet<String> = writes.iter().map(|w| w.key.clone()).collect();
+        let overlaps = flight
+            .iter()
+            .any(|f| !f.keys.is_disjoint(&keys) || keys.is_empty());
+        if overlaps || flight.len() >= IN_FLIGHT {
+            self.settle(flight).await;
+        }
+        if self.dirty {
+            // An earlier group failed: the fleet is read again, and these reports are stored
+            // one by one after it.
+            self.one_by_one(planned.into_iter().map(|p| (p.event, p.source, p.reply)))
+                .await;
             return;
         }
-        // Put the fleet back, newest plan first, then store each report on its own.
-        let mut undone = Vec::with_capacity(planned.len());
-        for p in planned.into_iter().rev() {
-            if let Err(e) = self.fleet.undo(p.undo) {
-                tracing::error!(error = %e, "group commit could not be undone");
-            }
-            undone.push((p.event, p.source, p.reply));
+        if writes.is_empty() {
+            self.answer(planned);
+            return;
         }
-        undone.reverse();
-        self.one_by_one(undone.into_iter()).await;
+        let txn = self.transaction(writes.iter());
+        let store = self.store.clone();
+        let sent = txn.clone();
+        let task = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let outcome = store.commit(&sent).await;
+            (outcome, started.elapsed())
+        });
+        flight.push(InFlight {
+            planned,
+            writes,
+            txn,
+            keys,
+            task,
+        });
+    }
+
+    /// Waits for every group in flight, in the order they were launched, and answers the
+    /// reports of those stored; the reports of a group that was not are stored one by one
+    /// (after the fleet is read again).
+    async fn settle(&mut self, flight: &mut Vec<InFlight>) {
+        let mut again = Vec::new();
+        for f in flight.drain(..) {
+            let (outcome, took) = match f.task.await {
+                Ok(done) => done,
+                Err(e) => (
+                    Err(StoreError::internal("storing a group", e)),
+                    Duration::ZERO,
+                ),
+            };
+            match self.committed(outcome, took, &f.txn, f.writes.iter()) {
+                Ok(Written::All) => {
+                    self.set_healthy(true).await;
+                    self.answer(f.planned);
+                }
+                Ok(Written::Conflict) => again.extend(f.planned),
+                Err(e) => {
+                    tracing::debug!(error = %e, reports = f.planned.len(), "group commit failed; storing reports one by one");
+                    again.extend(f.planned);
+                }
+            }
+        }
+        if !again.is_empty() {
+            self.one_by_one(again.into_iter().map(|p| (p.event, p.source, p.reply)))
+                .await;
+        }
+    }
+
+    /// Answers the reports of a stored group, after their effects.
+    fn answer(&mut self, planned: Vec<Planned>) {
+        for p in planned {
+            let origin = Origin {
+                source: &p.source,
+                transition_id: "",
+            };
+            self.effects(&p.changes, origin);
+            let _ = p.reply.send(Ok(summary(p.changes)));
+        }
     }
 
     /// Stores reports one at a time. Once the store deadline has passed for one, the rest are

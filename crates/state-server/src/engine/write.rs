@@ -72,11 +72,20 @@ impl<S: Store> Engine<S> {
         &mut self,
         writes: impl Iterator<Item = &'a KeyWrite> + Clone,
     ) -> Result<Written, StoreError> {
+        let txn = self.transaction(writes.clone());
+        let started = std::time::Instant::now();
+        let outcome = self.store.commit(&txn).await;
+        self.committed(outcome, started.elapsed(), &txn, writes)
+    }
+
+    /// The transaction that stores `writes`: each state key compared with its last known
+    /// revision (0: absent), history records not compared, under this leader's fence.
+    pub(super) fn transaction<'a>(&self, writes: impl Iterator<Item = &'a KeyWrite>) -> Write {
         let mut txn = Write {
             fence: self.fence(),
             ..Write::default()
         };
-        for w in writes.clone() {
+        for w in writes {
             if !w.record {
                 let expected = self.revisions.get(&w.key).copied().unwrap_or(0);
                 txn.compares.push((w.key.clone(), expected));
@@ -86,16 +95,25 @@ impl<S: Store> Engine<S> {
                 None => txn.deletes.push(w.key.clone()),
             }
         }
-        let started = std::time::Instant::now();
-        let outcome = self.store.commit(&txn).await;
+        txn
+    }
+
+    /// Takes in how the transaction `txn` of `writes` ended: counts it, records the new
+    /// revisions when applied, and otherwise leaves the fleet to be read again.
+    pub(super) fn committed<'a>(
+        &mut self,
+        outcome: Result<Committed, StoreError>,
+        took: std::time::Duration,
+        txn: &Write,
+        writes: impl Iterator<Item = &'a KeyWrite>,
+    ) -> Result<Written, StoreError> {
         let label = match &outcome {
             Ok(Committed::Applied { .. }) => "applied",
             Ok(Committed::Conflict) => "conflict",
             Ok(Committed::Deposed) => "deposed",
             Err(_) => "error",
         };
-        self.metrics
-            .transaction(label, started.elapsed(), txn.ops());
+        self.metrics.transaction(label, took, txn.ops());
         if !matches!(outcome, Ok(Committed::Applied { .. })) {
             // A conflict means another writer got there first; an error may even have been
             // applied (a timeout after etcd committed). Either way: read etcd again.
