@@ -465,7 +465,8 @@ mod tests {
         let results = parse(text);
         assert_eq!(results[1].as_ref().unwrap_err().line(text), 6);
         // A syntax error: where the YAML reader stopped.
-        let text = "---\nkind: Model\nmetadata:\n  name: a\n---\nkind: Model\nmetadata: [\n  name: b\n";
+        let text =
+            "---\nkind: Model\nmetadata:\n  name: a\n---\nkind: Model\nmetadata: [\n  name: b\n";
         let results = parse(text);
         let e = results.last().unwrap().as_ref().unwrap_err();
         assert_eq!(e.document(), 2);

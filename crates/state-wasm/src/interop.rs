@@ -513,7 +513,10 @@ struct ProblemOut {
 
 /// The documents of artifact file `text`: the valid ones, and one message per bad one (in
 /// `errors`, and with its document and line in `problems`).
-pub fn artifacts(text: &str, results: &[Result<Parsed, ArtifactError>]) -> Result<JsValue, JsValue> {
+pub fn artifacts(
+    text: &str,
+    results: &[Result<Parsed, ArtifactError>],
+) -> Result<JsValue, JsValue> {
     let mut out = ArtifactsOut {
         artifacts: Vec::new(),
         errors: Vec::new(),

@@ -437,7 +437,12 @@ fn artifact_problems_name_their_document_and_line() {
     assert_eq!(problems.len(), 2, "{got}");
     assert_eq!(problems[0]["document"], 2);
     assert_eq!(problems[0]["line"], 4);
-    assert!(problems[0]["message"].as_str().unwrap().contains("metadata.name"));
+    assert!(
+        problems[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("metadata.name")
+    );
     assert_eq!(problems[1]["document"], 3);
     assert!(problems[1]["line"].as_u64().unwrap() >= 8, "{got}");
     assert_eq!(got["errors"].as_array().unwrap().len(), 2);
