@@ -9,9 +9,15 @@ import init, * as core from './pkg/state_wasm.js';
 import { History, emptyDoc, encodeSession, decodeSession } from './store.js';
 import { sync, summary } from './engine.js';
 import { Topology } from './topology.js';
-import { drawScenarioGraph } from './graph.js';
 import { renderInspector as drawInspector } from './inspector.js';
 import { Attachment, documentOf } from './live.js';
+import { Search } from './search.js';
+import { renderLog as drawLog, wireLog } from './log.js';
+import { renderNotice, warn, intro } from './notice.js';
+import { importDialog, jsonErrorLine } from './importer.js';
+import { nameField, formResult } from './forms.js';
+import { focusKey, restoreFocus } from './focus.js';
+import { ScenarioPanel } from './scenario-panel.js';
 
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -20,9 +26,8 @@ const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(
 const FRESH = new Set(['demo', 'generate', 'load', 'attach']);
 // What an attached page does by itself; anything else is the user's, refused while attached.
 const LIVE = new Set(['attach', 'live']);
-// The log is redrawn on every action; this many entries keep that cheap in a long session, and
-// the slider still reaches the earlier ones.
-const LOG_SHOWN = 200;
+// Node chips shown before the rest fold behind a "+N more" button (the large fleet has 20).
+const NODE_CHIPS_SHOWN = 8;
 // The URL is rewritten once the clicks pause this long: a burst (dragging the history slider)
 // deflates the session once, and the address bar is current before a user reaches for it.
 const HASH_DELAY_MS = 400;
@@ -36,33 +41,49 @@ try {
 
 const TRANSITIONS = core.scenarioTransitions();
 const TABLES = core.tables();
-// Applying a Scenario artifact is what creates a scenario: the table's transition from absent
-// gives the state that request asks for and its owner (idle, ApiServer).
-const CREATE = TRANSITIONS.find((t) => t.from == null);
 
 let fleet = new core.Fleet();
 let shown = emptyDoc(); // the document the fleet reflects
 let view = null; // the last full fleet view: membership only (its states go stale)
 const hist = new History(core);
-const ui = { kind: null, name: null, scenario: null, by: 'package' };
+const ui = { kind: null, name: null, scenario: null, by: 'package', nodesOpen: false };
 const timings = [];
 let lastPlan = null;
 let writtenHash = '';
+// An address holding a session that could not be read is left as it is (so it can be copied
+// and reported) until the user changes something.
+let keepAddress = false;
 // The daemon this page follows (live.js), or null.
 let attached = null;
 let disagreements = [];
 
 const topology = new Topology($('topology'), (kind, name) => select(kind, name), core.nodeAgentSuffix);
+const scenarioPanel = new ScenarioPanel({
+  ui,
+  hist,
+  transitions: TRANSITIONS,
+  dispatch: (action) => dispatch(action),
+  doc: () => shown,
+  attached: () => attached,
+});
+const search = new Search({
+  source: () => ({ view, doc: shown }),
+  stateOf: (kind, name) => (kind === 'container' ? fleet.containerState(name) : kind === 'model' ? fleet.modelState(name) : kind === 'package' ? fleet.packageState(name) : undefined),
+  pick: (kind, name) => goTo(kind, name),
+  filter: (mode) => topology.setFilter(mode),
+});
 
 // ---- applying documents -------------------------------------------------------------------
 
 /// Brings the fleet and every view to `doc`. `incremental`: the change only edited container
 /// fields, so the topology can be patched in place.
 function show(doc, { incremental = false, fresh = false, quiet = false, entry = null } = {}) {
+  const focus = focusKey();
   if (fresh) {
     fleet.free();
     fleet = new core.Fleet();
     shown = emptyDoc();
+    $('scenario-explain').textContent = ''; // the answer was about the previous fleet
   }
   const plan = sync(fleet, shown, doc);
   shown = doc;
@@ -70,43 +91,51 @@ function show(doc, { incremental = false, fresh = false, quiet = false, entry = 
   if (!(incremental && view && topology.update(plan))) {
     view = fleet.view();
     topology.render(view, doc, ui.by);
+    search.invalidate();
   }
   if (!quiet) topology.highlight(plan);
-  markDisagreements(doc);
-  if (ui.kind && !exists(ui.kind, ui.name)) ui.kind = ui.name = null;
-  topology.select(ui.kind, ui.name);
+  topology.select(present(ui.kind, ui.name) ? ui.kind : null, ui.name);
   lastPlan = quiet ? null : plan;
   renderNotice(plan, quiet);
+  markDisagreements(doc);
   renderInspector();
   if (!incremental) renderNodes(); // field edits change no node's container list
   renderScenarios();
   renderLog();
   scheduleHash();
+  restoreFocus(focus);
   return plan;
 }
 
-function exists(kind, name) {
+/// Whether `kind` `name` is drawn for the document shown (the inspector follows the document:
+/// after travelling back before something was added, it says so rather than showing a ghost).
+/// Membership comes from the Fleet's last full view, which every change of membership renews.
+function present(kind, name) {
   if (kind === 'container') return fleet.containerState(name) !== undefined;
-  if (kind === 'model') return fleet.modelState(name) !== undefined;
-  if (kind === 'package') return fleet.packageState(name) !== undefined;
+  if (kind === 'model') return view.packages.some((p) => p.models.includes(name)) || view.containers.some((c) => c.model === name);
+  if (kind === 'package') return view.packages.some((p) => p.name === name);
   return false;
 }
 
 /// Applies one action; returns the error if the action was refused.
 function dispatch(action) {
-  if (attached && !LIVE.has(action.type)) {
-    const e = new Error('attached to a daemon: this page shows its fleet and does not change it (scenario steps can be sent with "send changes")');
-    status(e.message, true);
+  const refused = (e) => {
+    hist.refuse(action, `${e.code ? `${e.code}: ` : ''}${e.message}`);
+    status(`refused: ${e.message}`, true);
+    renderLog();
     return e;
+  };
+  if (attached && !LIVE.has(action.type)) {
+    return refused(new Error('attached to a daemon: this page shows its fleet and does not change it (scenario steps can be sent with "send changes")'));
   }
   const t0 = performance.now();
   let entry;
   try {
-    entry = LIVE.has(action.type) && action.type === 'live' ? hist.append(action) : hist.push(action);
+    entry = action.type === 'live' ? hist.append(action) : hist.push(action);
   } catch (e) {
-    status(`refused: ${e.message}`, true);
-    return e;
+    return refused(e);
   }
+  if (!LIVE.has(action.type)) keepAddress = false;
   const fresh = FRESH.has(action.type);
   if (entry !== hist.entries[hist.cursor - 1]) {
     // Appended while the user looks at the past: only the log and slider move.
@@ -130,6 +159,7 @@ function dispatch(action) {
 function travel(cursor) {
   const c = Math.max(0, Math.min(cursor, hist.entries.length));
   if (c === hist.cursor) return;
+  keepAddress = false;
   // Crossing only container-field edits changes states, not the topology's shape.
   const [lo, hi] = c < hist.cursor ? [c, hist.cursor] : [hist.cursor, c];
   const incremental = hist.entries.slice(lo, hi).every((e) => e.action.type === 'set-fields');
@@ -137,10 +167,42 @@ function travel(cursor) {
   show(hist.doc, { incremental });
 }
 
-function resetTo(base, actions, cursor) {
-  const dropped = hist.replace(base, actions, cursor);
+/// Replaces the session and shows it. Each entry's "what changed" is worked out again by
+/// stepping the Fleet through the entries (a shared URL carries only the actions).
+function resetTo(base, actions, cursor, refused) {
+  const dropped = hist.replace(base, actions, cursor, refused);
+  replaySummaries();
   show(hist.doc, { fresh: true, quiet: true });
   if (dropped.length) status(`dropped on replay: ${dropped.join('; ')}`, true);
+}
+
+/// Gives every entry of the history its summary, by stepping a scratch Fleet through them.
+function replaySummaries() {
+  let scratch = new core.Fleet();
+  let at = hist.base;
+  sync(scratch, emptyDoc(), at);
+  for (const e of hist.entries) {
+    if (FRESH.has(e.action.type)) {
+      // A whole new document, as show() does it: a fresh Fleet, nothing cascaded.
+      scratch.free();
+      scratch = new core.Fleet();
+      sync(scratch, emptyDoc(), e.doc);
+      e.summary = '';
+    } else e.summary = summary(sync(scratch, at, e.doc));
+    at = e.doc;
+  }
+  scratch.free();
+}
+
+/// Brings back a timeline that was set aside (from the event log).
+function restore(i) {
+  if (attached) return;
+  const focus = focusKey();
+  hist.restore(i);
+  keepAddress = false;
+  show(hist.doc, { fresh: true, quiet: true });
+  status('restored a timeline that was set aside; the one it replaced is kept as a branch');
+  restoreFocus(focus);
 }
 
 // ---- panels ---------------------------------------------------------------------------------
@@ -151,35 +213,10 @@ function status(text, bad = false) {
   s.style.color = bad ? '#a4282a' : '';
 }
 
-function renderNotice(plan, quiet) {
-  // The bar keeps its size whatever it says, so updating it never moves the topology.
-  const n = $('notice');
-  if (quiet || (!plan.reconciles.length && !plan.models.size && !plan.packages.size && !plan.skipped.length && !plan.containers.size)) {
-    n.className = 'notice idle';
-    n.textContent = 'What a change cascades to, and any Reconcile request it triggers, shows here.';
-    return;
-  }
-  n.className = plan.reconciles.length ? 'notice' : 'notice ok';
-  const lines = [];
-  for (const r of plan.reconciles) {
-    const req = r.request;
-    lines.push(`<div data-reconcile="${esc(r.package)}">⚠ Package <b>${esc(r.package)}</b> entered <b>Error</b> → StateManager sends to the ActionController: `
-      + `<code>Reconcile(ReconcileRequest { scenario_name: "${esc(req.scenario_name)}", current: ${req.current}, desired: ${req.desired} })</code>`
-      + (r.scenario ? '' : ' <span class="hint">(no scenario targets this package)</span>') + '</div>');
-  }
-  const s = summary({ ...plan, reconciles: [] });
-  if (s) lines.push(`<div>Cascade: ${esc(s)}</div>`);
-  else if (plan.containers.size) {
-    const c = [...plan.containers].slice(0, 4).map(([n, st]) => `${n} → ${st}`).join(', ');
-    lines.push(`<div>Containers: ${esc(c)}; no model or package changed state.</div>`);
-  }
-  n.innerHTML = lines.join('');
-}
-
 function renderInspector() {
   drawInspector($('inspector'), {
-    kind: ui.kind, name: ui.name, fleet, view, doc: shown, core, tables: TABLES, dispatch, select,
-    attached,
+    kind: ui.kind, name: ui.name, present: present(ui.kind, ui.name), fleet, view, doc: shown, core,
+    tables: TABLES, transitions: TRANSITIONS, dispatch, select, attached,
   });
 }
 
@@ -208,6 +245,13 @@ function markDisagreements(doc) {
 }
 
 function select(kind, name) {
+  if (kind === 'scenario') {
+    ui.scenario = name;
+    $('scenario-explain').textContent = '';
+    renderScenarios();
+    scheduleHash();
+    return;
+  }
   ui.kind = kind;
   ui.name = name;
   topology.select(kind, name);
@@ -220,73 +264,52 @@ function select(kind, name) {
   scheduleHash();
 }
 
+/// The node chips; past NODE_CHIPS_SHOWN the rest fold behind a "+N more" button, so many
+/// nodes do not push the topology down.
 function renderNodes() {
-  const html = Object.entries(shown.nodes).map(([n, list]) =>
-    `<span class="node-chip" data-node="${esc(n)}">${esc(n)} <small>(${Object.keys(list).length})</small><button title="remove node ${esc(n)} and its containers" data-remove-node="${esc(n)}">×</button></span>`);
+  const nodes = Object.entries(shown.nodes);
+  const html = nodes.map(([n, list], i) =>
+    `<span class="node-chip${i >= NODE_CHIPS_SHOWN && !ui.nodesOpen ? ' more-hidden' : ''}" data-node="${esc(n)}">${esc(n)} <small>(${Object.keys(list).length})</small><button title="remove node ${esc(n)} and its containers" aria-label="remove node ${esc(n)} and its containers" data-remove-node="${esc(n)}">×</button></span>`);
   $('nodes').innerHTML = html.join('') || '<span class="hint">none</span>';
+  $('nodes-more-slot').innerHTML = nodes.length > NODE_CHIPS_SHOWN
+    ? `<button type="button" id="nodes-more" aria-expanded="${ui.nodesOpen}" aria-controls="nodes">${ui.nodesOpen ? 'fewer' : `+${nodes.length - NODE_CHIPS_SHOWN} more`}</button>`
+    : '';
   for (const b of $('nodes').querySelectorAll('[data-remove-node]')) b.onclick = () => dispatch({ type: 'remove-node', name: b.dataset.removeNode });
+  const more = $('nodes-more');
+  if (more) {
+    more.onclick = () => {
+      ui.nodesOpen = !ui.nodesOpen;
+      renderNodes();
+      $('nodes-more').focus();
+    };
+  }
+}
+
+/// Goes to a search match: selects it (a node: shows the topology by node) and scrolls to it.
+function goTo(kind, name) {
+  if (kind === 'node') {
+    if (ui.by !== 'node') setGroupBy('node');
+    const card = $('topology').querySelector(`[data-node-card="${CSS.escape(name)}"]`);
+    const first = card?.querySelector('[data-pick]');
+    if (first) topology.reveal(first.dataset.pick, first.dataset.name);
+    else card?.scrollIntoView({ block: 'center' });
+    status(`node ${name}: ${Object.keys(shown.nodes[name] ?? {}).length} containers`);
+    return;
+  }
+  select(kind, name);
+  if (topology.pickOf(kind, name)?.closest('.filtered')) {
+    // A match the filter hides: the filter goes, so the match can be shown.
+    $('filter-errors').checked = $('filter-not-running').checked = false;
+    topology.setFilter(null);
+  }
+  if (!topology.reveal(kind, name) && ui.by === 'node' && kind === 'package') {
+    setGroupBy('package');
+    topology.reveal(kind, name);
+  }
 }
 
 function renderScenarios() {
-  const names = Object.keys(shown.scenarios).sort();
-  if (!names.includes(ui.scenario)) ui.scenario = names[0] ?? null;
-  const sel = $('scenario-select');
-  sel.innerHTML = names.map((n) => `<option ${n === ui.scenario ? 'selected' : ''}>${esc(n)}</option>`).join('') || '<option value="">(no scenarios)</option>';
-  const s = ui.scenario ? shown.scenarios[ui.scenario] : null;
-  drawScenarioGraph($('scenario-graph'), TRANSITIONS, s ? s.state : undefined, (to, owners) => stepScenario(to, owners));
-  $('btn-reapply-scenario').disabled = !s;
-  const explain = $('scenario-explain');
-  if (!s) explain.textContent = 'No scenario. Import artifact YAML or add one below.';
-  else if (explain.textContent.startsWith('No scenario')) explain.textContent = '';
-}
-
-/// A step clicked in the graph: current_state is the stored state (a compare-and-set).
-function stepScenario(to, owners) {
-  sendScenario({ to, source: $('scenario-source').value || owners[0] || '' });
-}
-
-/// What Pullpiri's ApiServer sends each time the scenario's artifact is applied again (also
-/// after a completed lifecycle): the creating request, with current_state "" (no precondition).
-/// Whether it is accepted from the stored state is state-core's decision.
-function reapplyScenario() {
-  sendScenario({ to: CREATE.to, source: CREATE.owners[0], current: '' });
-}
-
-/// Sends a scenario step as an action (so it is in the history, the log and the URL) and shows
-/// state-core's answer.
-function sendScenario(step) {
-  const name = ui.scenario;
-  const strict = $('scenario-strict').checked;
-  const box = $('scenario-explain');
-  if (attached) return sendToDaemon(name, step, box);
-  const err = dispatch({ type: 'scenario', name, strict, ...step });
-  if (err) {
-    box.className = 'explain bad';
-    box.innerHTML = `<b>${esc(err.code ?? 'refused')}</b>: ${esc(err.message)}`;
-  } else {
-    const note = hist.entries[hist.cursor - 1].note;
-    box.className = note.includes('non-owner') ? 'explain warn' : 'explain';
-    box.textContent = `SUCCESS: ${note}`;
-  }
-}
-
-/// A scenario step sent to the attached daemon (only with "send changes" on, and only from the
-/// present): its answer is shown, and the change itself arrives through the stream.
-async function sendToDaemon(name, step, box) {
-  const refuse = (text) => {
-    box.className = 'explain bad';
-    box.textContent = text;
-  };
-  if (!$('attach-send').checked) return refuse('read-only: turn on "send changes" to send this step to the daemon');
-  if (hist.cursor !== hist.entries.length) return refuse('this is the past: go to the latest step to send changes');
-  const current = step.current ?? (shown.scenarios[name]?.state ?? '');
-  try {
-    const a = await attached.send({ kind: 'scenario', name, from: current, to: step.to, source: step.source });
-    box.className = a.error_code === 'ERROR_CODE_SUCCESS' ? 'explain' : 'explain bad';
-    box.textContent = `${a.error_code}: ${a.error_details || a.message}`;
-  } catch (e) {
-    refuse(e.message);
-  }
+  scenarioPanel.render();
 }
 
 // ---- attached to a daemon -------------------------------------------------------------------
@@ -304,6 +327,7 @@ function attach(url) {
     start: (shape, revision) => {
       if (attached !== a) return;
       Object.assign(ui, { kind: null, name: null });
+      if (!hist.entries.some((e) => LIVE.has(e.action.type))) hist.setAside(`attached to ${a.url}`);
       hist.replace(emptyDoc(), [], 0);
       dispatch({ type: 'attach', url: a.url, revision, doc: documentOf(shape) });
     },
@@ -347,34 +371,8 @@ function detach() {
   $('attach-status').textContent = '';
 }
 
-function time(ms) {
-  const d = new Date(ms);
-  const two = (n) => String(n).padStart(2, '0');
-  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
-}
-
 function renderLog() {
-  const first = Math.max(0, hist.entries.length - LOG_SHOWN);
-  const items = [`<li data-step="0" class="${hist.cursor === 0 ? 'current' : ''}"><time>—</time>start (empty)</li>`];
-  if (first > 0) items.push(`<li class="hint">… ${first} earlier events</li>`);
-  for (let i = first; i < hist.entries.length; i++) {
-    const e = hist.entries[i];
-    const cls = i + 1 === hist.cursor ? 'current' : i + 1 > hist.cursor ? 'future' : '';
-    items.push(`<li data-step="${i + 1}" class="${cls}"><time>${time(e.action.at)}</time>${esc(e.note)}${e.summary ? `<span class="sum">${esc(e.summary)}</span>` : ''}</li>`);
-  }
-  const log = $('log');
-  log.innerHTML = items.join('');
-  // Scrolling reads layout; doing it in the next frame keeps the update itself layout-free.
-  requestAnimationFrame(() => {
-    const cur = log.querySelector('.current');
-    if (cur && (cur.offsetTop < log.scrollTop || cur.offsetTop > log.scrollTop + log.clientHeight - 24)) {
-      log.scrollTop = cur.offsetTop - log.clientHeight / 2;
-    }
-  });
-  $('history-pos').textContent = `step ${hist.cursor} of ${hist.entries.length}`;
-  const slider = $('history-slider');
-  slider.max = hist.entries.length;
-  slider.value = hist.cursor;
+  drawLog(hist, { restorable: !attached });
 }
 
 // ---- shareable URL --------------------------------------------------------------------------
@@ -385,28 +383,45 @@ function scheduleHash() {
   hashTimer = setTimeout(() => { writeHash(); }, HASH_DELAY_MS);
 }
 
-async function writeHash() {
+async function writeHash({ force = false } = {}) {
   clearTimeout(hashTimer);
   // An attached session is the daemon's, not replayable from a URL.
-  if (attached) return location.href;
+  if (attached || (keepAddress && !force)) return location.href;
+  keepAddress = false;
   const fragment = await encodeSession({ ...hist.session(), ui: { ...ui } });
   writtenHash = '#' + fragment;
   if (location.hash !== writtenHash) window.history.replaceState(null, '', writtenHash);
   return location.href;
 }
 
+/// Loads the session in the address. Throws when there is one that cannot be read; returns
+/// false when there is none.
 async function readHash() {
   const session = await decodeSession(location.hash);
   if (!session) return false;
   writtenHash = location.hash;
   Object.assign(ui, { kind: null, name: null, scenario: null, by: 'package' }, session.ui ?? {});
-  resetTo(session.base ?? emptyDoc(), session.actions ?? [], session.cursor);
+  resetTo(session.base ?? emptyDoc(), session.actions ?? [], session.cursor, session.refused ?? []);
   markGroupBy();
   return true;
 }
 
+/// An address whose session cannot be read: said in the notice and the footer, and the address
+/// is left alone until the user changes something (so it can be copied and reported).
+function badAddress(e) {
+  keepAddress = true;
+  writtenHash = location.hash;
+  const text = `This address could not be opened: ${e.message}. The address is left as it is; what you see is the demo topology.`;
+  warn(`<div data-bad-url>⚠ ${esc(text)}</div>`);
+  status(text, true);
+}
+
 window.addEventListener('hashchange', () => {
-  if (location.hash && location.hash !== writtenHash) readHash().catch((e) => status(`bad URL: ${e.message}`, true));
+  if (!location.hash || location.hash === writtenHash) return;
+  readHash().catch((e) => {
+    if (!hist.entries.length) resetTo(emptyDoc(), [{ type: 'demo' }]);
+    badAddress(e);
+  });
 });
 
 // ---- toolbar --------------------------------------------------------------------------------
@@ -421,7 +436,10 @@ $('form-attach').onsubmit = (e) => {
 $('btn-reset').onclick = () => {
   detach();
   Object.assign(ui, { kind: null, name: null, scenario: null });
+  hist.setAside('Reset');
+  keepAddress = false;
   resetTo(emptyDoc(), [{ type: 'demo' }]);
+  if (hist.branches.length) status('reset to the demo; the session before is kept: Restore it from the event log');
 };
 $('btn-generate').onclick = () => dispatch({ type: 'generate', packages: 100, models: 10, containers: 10, nodes: 20 });
 $('btn-export').onclick = () => {
@@ -431,7 +449,7 @@ $('btn-export').onclick = () => {
   URL.revokeObjectURL(a.href);
 };
 $('btn-share').onclick = async () => {
-  const url = await writeHash();
+  const url = await writeHash({ force: true });
   try {
     await navigator.clipboard.writeText(url);
     status(`shareable URL copied (${url.length} characters)`);
@@ -439,105 +457,123 @@ $('btn-share').onclick = async () => {
     status(`shareable URL is in the address bar (${url.length} characters)`);
   }
 };
-$('btn-import').onclick = () => $('import-dialog').showModal();
-$('import-file').onchange = async (e) => {
-  const f = e.target.files[0];
-  if (f) $('import-text').value = await f.text();
-};
-$('import-helloworld').onclick = async () => {
-  const r = await fetch('examples/helloworld.yaml');
-  $('import-text').value = r.ok ? await r.text() : `# could not fetch examples/helloworld.yaml (${r.status})`;
-};
-$('import-form').onsubmit = (e) => {
-  if (e.submitter?.value !== 'import') return;
-  importText($('import-text').value, $('import-node').value.trim());
-};
+importDialog((text, node, mode) => importText(text, node, mode));
 
-/// Imports artifact YAML or explorer JSON (a document, or a whole exported session).
-function importText(text, node) {
+/// Imports artifact YAML or explorer JSON (a document, or a whole exported session), added to
+/// the topology (`mode` 'add') or replacing it ('replace'). Returns null or the `Error` (with
+/// `problems: [{line, message}]` where lines are known).
+function importText(text, node, mode = 'add') {
   const t = text.trim();
   if (t.startsWith('{')) {
     let json;
     try {
       json = JSON.parse(t);
     } catch (e) {
-      status(`not valid JSON: ${e.message}`, true);
-      return e;
+      const err = new Error(`not valid JSON: ${e.message}`);
+      err.problems = [{ line: jsonErrorLine(t, e), message: err.message }];
+      status(err.message, true);
+      return err;
     }
     if (Array.isArray(json.actions)) {
-      resetTo(json.base ?? emptyDoc(), json.actions, json.cursor);
+      // A whole session replaces this one, which is kept as a branch.
+      hist.setAside('a session was imported');
+      resetTo(json.base ?? emptyDoc(), json.actions, json.cursor, json.refused ?? []);
       return null;
     }
-    return dispatch({ type: 'load', doc: json });
+    return dispatch({ type: 'load', doc: json, merge: mode !== 'replace' });
   }
-  return dispatch({ type: 'import-yaml', text, node: node || 'node1' });
+  return dispatch({ type: 'import-yaml', text, node: node || 'node1', replace: mode === 'replace' });
 }
 
+nameField($('form-add-node').elements.name, 'node', core);
+nameField($('form-add-package').elements.name, 'package', core);
+nameField($('form-add-package').elements.models, 'model', core, undefined, { list: true });
+nameField($('form-add-scenario').elements.name, 'scenario', core);
+nameField($('form-add-scenario').elements.target, 'package', core);
 $('form-add-node').onsubmit = (e) => {
   e.preventDefault();
-  if (!dispatch({ type: 'add-node', name: e.target.name.value.trim() })) e.target.reset();
+  if (formResult(e.target, dispatch({ type: 'add-node', name: e.target.name.value.trim() }))) e.target.reset();
 };
 $('form-add-package').onsubmit = (e) => {
   e.preventDefault();
   const models = e.target.models.value.split(/[\s,]+/).filter(Boolean);
-  if (!dispatch({ type: 'add-package', name: e.target.name.value.trim(), models })) e.target.reset();
+  if (formResult(e.target, dispatch({ type: 'add-package', name: e.target.name.value.trim(), models }))) e.target.reset();
 };
 $('form-add-scenario').onsubmit = (e) => {
   e.preventDefault();
   const name = e.target.name.value.trim();
-  if (!dispatch({ type: 'add-scenario', name, target: e.target.target.value.trim() })) {
+  if (formResult(e.target, dispatch({ type: 'add-scenario', name, target: e.target.target.value.trim() }))) {
     ui.scenario = name;
     e.target.reset();
     renderScenarios();
   }
 };
 $('btn-remove-scenario').onclick = () => ui.scenario && dispatch({ type: 'remove-scenario', name: ui.scenario });
-$('btn-reapply-scenario').onclick = () => ui.scenario && reapplyScenario();
+$('btn-reapply-scenario').onclick = () => ui.scenario && scenarioPanel.reapply();
 $('scenario-select').onchange = (e) => {
   ui.scenario = e.target.value;
   $('scenario-explain').textContent = '';
   renderScenarios();
   scheduleHash();
 };
-for (const b of document.querySelectorAll('[data-group-by]')) {
-  b.onclick = () => {
-    ui.by = b.dataset.groupBy;
-    markGroupBy();
-    view = fleet.view(); // the last full view's states are stale after in-place updates
-    topology.render(view, shown, ui.by);
-    topology.select(ui.kind, ui.name);
-    scheduleHash();
-  };
+for (const b of document.querySelectorAll('[data-group-by]')) b.onclick = () => setGroupBy(b.dataset.groupBy);
+function setGroupBy(by) {
+  ui.by = by;
+  markGroupBy();
+  view = fleet.view(); // the last full view's states are stale after in-place updates
+  topology.render(view, shown, ui.by);
+  topology.select(present(ui.kind, ui.name) ? ui.kind : null, ui.name);
+  scheduleHash();
 }
 function markGroupBy() {
-  for (const b of document.querySelectorAll('[data-group-by]')) b.classList.toggle('on', b.dataset.groupBy === ui.by);
+  for (const b of document.querySelectorAll('[data-group-by]')) {
+    b.classList.toggle('on', b.dataset.groupBy === ui.by);
+    b.setAttribute('aria-pressed', String(b.dataset.groupBy === ui.by));
+  }
 }
+// Panels fold to their heads; on a narrow screen the event log and the scenario panel start
+// folded, so the topology and the inspector come first.
+for (const b of document.querySelectorAll('button.collapse')) {
+  b.onclick = () => {
+    const panel = b.closest('.panel');
+    const folded = panel.classList.toggle('collapsed');
+    b.setAttribute('aria-expanded', String(!folded));
+  };
+}
+if (window.matchMedia('(max-width: 800px)').matches) {
+  for (const id of ['history-panel', 'scenario-panel']) $(id).querySelector('button.collapse').click();
+}
+intro();
 $('btn-first').onclick = () => travel(0);
 $('btn-back').onclick = () => travel(hist.cursor - 1);
 $('btn-forward').onclick = () => travel(hist.cursor + 1);
 $('btn-last').onclick = () => travel(hist.entries.length);
 $('history-slider').oninput = (e) => travel(Number(e.target.value));
-$('log').onclick = (e) => {
-  const li = e.target.closest('[data-step]');
-  if (li) travel(Number(li.dataset.step));
-};
+wireLog({ travel, restore });
+// Everything in the notice is a button to the item it names.
+$('notice').addEventListener('click', (e) => {
+  const b = e.target.closest('[data-go]');
+  if (b) select(b.dataset.go, b.dataset.name);
+});
 $('legend').innerHTML = ['running', 'created', 'paused', 'exited', 'degraded', 'dead', 'error', 'unknown']
   .map((s) => `<span class="badge" data-state="${s}">${s}</span>`).join('');
 
 // ---- start ------------------------------------------------------------------------------------
 
 const attachTo = new URLSearchParams(location.search).get('attach');
+let badUrl = null;
 try {
   if (attachTo) {
     resetTo(emptyDoc(), []);
     attach(attachTo);
   } else if (!(await readHash())) resetTo(emptyDoc(), [{ type: 'demo' }]);
 } catch (e) {
-  status(`could not read the URL: ${e.message}`, true);
+  badUrl = e;
   resetTo(emptyDoc(), [{ type: 'demo' }]);
 }
 markGroupBy();
 status(`ready: state-core rules via WebAssembly · ${fleet.containerCount()} containers`);
+if (badUrl) badAddress(badUrl);
 
 /// Hooks for the browser test (and the curious, from the console).
 window.__explorer = {
@@ -549,6 +585,11 @@ window.__explorer = {
   attach,
   detach,
   timings,
+  restore,
+  goTo,
+  get branches() { return hist.branches.map((b) => ({ why: b.why, steps: b.entries.length })); },
+  get entries() { return hist.entries.map((e) => ({ note: e.note, summary: e.summary ?? '', refused: (e.refused ?? []).map((r) => r.note) })); },
+  get selection() { return { kind: ui.kind, name: ui.name }; },
   get attached() { return attached ? { url: attached.url, revision: attached.lastRevision ?? null } : null; },
   get disagreements() { return disagreements; },
   shareUrl: writeHash,

@@ -125,10 +125,22 @@ export function summary(plan) {
       ? `${all.slice(0, LIST_SHOWN).join(', ')} … and ${all.length - LIST_SHOWN} more`
       : all.join(', ');
   };
-  if (plan.models.size) parts.push(`models: ${list(plan.models)}`);
-  if (plan.modelDeletes.size) parts.push(`models gone: ${[...plan.modelDeletes].join(', ')}`);
-  if (plan.packages.size) parts.push(`packages: ${list(plan.packages)}`);
-  if (plan.scenarios.size) parts.push(`scenarios: ${list(plan.scenarios)}`);
+  // A removal is named as one, never as a move to a state.
+  const removed = (m) => new Map([...m].filter(([, u]) => u.new == null));
+  const kept = (m) => new Map([...m].filter(([, u]) => u.new != null));
+  const names = (set) => {
+    const all = [...set];
+    return all.length > LIST_MAX ? `${all.slice(0, LIST_SHOWN).join(', ')} … and ${all.length - LIST_SHOWN} more` : all.join(', ');
+  };
+  if (kept(plan.models).size) parts.push(`models: ${list(kept(plan.models))}`);
+  const modelsGone = new Set([...plan.modelDeletes, ...removed(plan.models).keys()]);
+  if (modelsGone.size) parts.push(`models removed: ${names(modelsGone)}`);
+  if (kept(plan.packages).size) parts.push(`packages: ${list(kept(plan.packages))}`);
+  const packagesGone = new Set([...plan.packageDeletes, ...removed(plan.packages).keys()]);
+  if (packagesGone.size) parts.push(`packages removed: ${names(packagesGone)}`);
+  if (kept(plan.scenarios).size) parts.push(`scenarios: ${list(kept(plan.scenarios))}`);
+  if (removed(plan.scenarios).size) parts.push(`scenarios removed: ${names(removed(plan.scenarios).keys())}`);
+  if (plan.containerDeletes.size) parts.push(`containers removed: ${names(plan.containerDeletes)}`);
   for (const r of plan.reconciles) {
     const req = r.request;
     parts.push(`Reconcile(${req.scenario_name || '—'}, ${req.current}→${req.desired}) for ${r.package}`);

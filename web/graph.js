@@ -1,7 +1,9 @@
 // The scenario lifecycle drawn from state-core's transition table: one box per state, one
 // arrow per allowed transition, labelled with its owner. Only the transitions leaving the
 // current state are clickable; clicking any other state attempts the step anyway, so state-core
-// can explain why it is refused.
+// can explain why it is refused. Arrows leaving the current state and every state box are
+// buttons for the keyboard too (Tab to them, Enter or Space to step), each named for a screen
+// reader by what it does.
 
 const SVG = 'http://www.w3.org/2000/svg';
 // A state box: wide enough for the longest label ("satisfied", "completed") in the graph's 12px
@@ -87,7 +89,9 @@ export function drawScenarioGraph(svg, transitions, current, onStep) {
     });
     const title = el('title', {}, g);
     title.textContent = `${from || '(absent)'} → ${t.to}, owner: ${t.owners.join(' or ')}`;
-    if (allowed) g.addEventListener('click', () => onStep(t.to, t.owners));
+    if (allowed) {
+      button(g, `step ${from || '(absent)'} → ${t.to} (owner ${t.owners.join(' or ')})`, () => onStep(t.to, t.owners));
+    } else g.setAttribute('aria-hidden', 'true');
   }
 
   for (const [state, [x, y]] of Object.entries(POS)) {
@@ -100,7 +104,26 @@ export function drawScenarioGraph(svg, transitions, current, onStep) {
     text.textContent = state || '(absent)';
     if (state && selected) {
       const owners = transitions.find((t) => (t.from ?? '') === cur && t.to === state)?.owners ?? [];
-      g.addEventListener('click', () => onStep(state, owners));
+      const what = state === cur ? 'current state; send it again' : reachable.has(state) ? 'allowed' : 'not allowed from here; state-core says why';
+      button(g, `${state}: ${what}`, () => onStep(state, owners));
+    } else {
+      g.setAttribute('role', 'img');
+      g.setAttribute('aria-label', `${state || '(absent)'}${selected && state === cur ? ' (current state)' : ''}`);
     }
   }
+}
+
+/// Makes an SVG group a button: focusable, named, and pressed with Enter or Space as well as
+/// by a click.
+function button(g, label, press) {
+  g.setAttribute('role', 'button');
+  g.setAttribute('tabindex', '0');
+  g.setAttribute('aria-label', label);
+  g.addEventListener('click', press);
+  g.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      press();
+    }
+  });
 }

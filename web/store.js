@@ -152,7 +152,8 @@ export function reduce(doc, action, core) {
         check('node', n);
         for (const c of Object.keys(list)) check('container', c);
       }
-      return [d, 'loaded an explorer JSON document'];
+      if (action.merge) return [merge(doc, d), 'added an explorer JSON document to the topology'];
+      return [d, 'loaded an explorer JSON document (replacing the topology)'];
     }
     case 'import-yaml':
       return importYaml(doc, action, core);
@@ -285,9 +286,44 @@ export function reduce(doc, action, core) {
   }
 }
 
-function importYaml(doc, action, core) {
-  const { artifacts, errors } = core.parseArtifacts(action.text);
-  if (!artifacts.length) fail(`no artifact could be read: ${errors.join('; ') || 'empty file'}`);
+/// A document with `extra` added: its packages, scenarios and containers replace those of the
+/// same name, everything else stays.
+function merge(doc, extra) {
+  const nodes = { ...doc.nodes };
+  for (const [n, list] of Object.entries(extra.nodes)) nodes[n] = { ...(nodes[n] ?? {}), ...list };
+  return {
+    packages: { ...doc.packages, ...extra.packages },
+    scenarios: { ...doc.scenarios, ...extra.scenarios },
+    nodes,
+  };
+}
+
+/// Artifact YAML added to the document, or (`action.replace`) replacing it. A file with a bad
+/// document is refused whole, with an `Error` whose `problems` say where
+/// (`[{document, line, message}]`, from state-artifact): importing half a file would leave
+/// a topology the user did not write.
+/// A line for the event log naming an action that was refused (it changed nothing).
+export function describe(action) {
+  switch (action.type) {
+    case 'scenario':
+      return `scenario step ${action.name}: → ${action.to} by ${action.source || '(no source)'}${action.current === '' ? ' (re-apply, current_state "")' : ''}`;
+    case 'set-fields':
+      return `set ${action.container} on ${action.node}`;
+    case 'import-yaml':
+      return action.replace ? 'import (replace)' : 'import (add)';
+    default:
+      return `${action.type.replace(/-/g, ' ')}${action.name ? ` ${action.name}` : ''}`;
+  }
+}
+
+function importYaml(current, action, core) {
+  const doc = action.replace ? emptyDoc() : current;
+  const { artifacts, errors, problems } = core.parseArtifacts(action.text);
+  if (errors.length || !artifacts.length) {
+    const e = new Error(errors.length ? `${errors.length} document(s) could not be read: ${errors.join('; ')}` : 'no artifact in the text: nothing to import');
+    e.problems = problems;
+    throw e;
+  }
   const packages = { ...doc.packages };
   const scenarios = { ...doc.scenarios };
   const nodes = { ...doc.nodes };
@@ -317,14 +353,9 @@ function importYaml(doc, action, core) {
     if (!(modelNode[m] in nodes)) nodes[modelNode[m]] = {};
   }
   const kinds = artifacts.map((a) => `${a.kind}/${a.name}`).join(', ');
-  const note = `imported ${kinds}` + (errors.length ? `; skipped: ${errors.join('; ')}` : '');
-  return [{ packages, scenarios, nodes }, note];
+  return [{ packages, scenarios, nodes }, `imported ${kinds} (${action.replace ? 'replacing the topology' : 'added to the topology'})`];
 }
 
-// ---- history ----------------------------------------------------------------------------
-
-/// The session: a base document, the actions applied to it (each with its timestamp), and the
-/// cursor (how many of them are in effect). Everything else is derived by replaying.
 /// A revision the attached daemon stored (live.js). Container and scenario states go into the
 /// document, so the wasm Fleet derives models and packages from them as the daemon does; the
 /// model and package states the daemon holds go into `doc.daemon`, to compare. Containers the
@@ -366,22 +397,41 @@ function applyLive(doc, action, core) {
   return [{ ...doc, packages, nodes, scenarios, daemon }, `revision ${action.revision}${by ? ` by ${by}` : ''}: ${notes.join('; ')}`];
 }
 
+// ---- history ----------------------------------------------------------------------------
+
+// How many set-aside timelines are kept (each restorable from the event log); older ones go.
+const BRANCHES_KEPT = 10;
+
+/// The session: a base document, the actions applied to it (each with its timestamp), and the
+/// cursor (how many of them are in effect). Everything else is derived by replaying.
+///
+/// Nothing is lost silently: an action taken in the past, a Reset or a replacing load sets the
+/// whole timeline it replaces aside as a branch (`branches`), which `restore` brings back
+/// (swapping it with the timeline then current). A refused action changes no document; it is
+/// kept on the entry it was tried at (`entry.refused`, or `startRefused` before the first).
 export class History {
   constructor(core) {
     this.core = core;
     this.base = emptyDoc();
-    this.entries = []; // { action, doc, note }
+    this.entries = []; // { action, doc, note, summary?, refused? }
     this.cursor = 0; // entries[0..cursor] are in effect
+    this.startRefused = [];
+    this.branches = []; // { base, entries, cursor, startRefused, why, at }
   }
 
   get doc() {
     return this.cursor === 0 ? this.base : this.entries[this.cursor - 1].doc;
   }
 
-  /// Applies an action after the cursor, dropping any undone future. Throws if refused.
+  /// Applies an action after the cursor. A future beyond the cursor is not dropped: the
+  /// timeline holding it is set aside as a branch first. Throws if refused.
   push(action) {
     const stamped = { ...action, at: action.at ?? Date.now() };
     const [doc, note] = reduce(this.doc, stamped, this.core);
+    if (this.cursor < this.entries.length) {
+      const later = this.entries.length - this.cursor;
+      this.setAside(`${later} later step${later === 1 ? '' : 's'} after step ${this.cursor}, replaced by “${note}”`);
+    }
     this.entries = this.entries.slice(0, this.cursor);
     this.entries.push({ action: stamped, doc, note });
     this.cursor = this.entries.length;
@@ -401,26 +451,77 @@ export class History {
     return this.entries[this.entries.length - 1];
   }
 
+  /// Records an action that was refused, at the step shown.
+  refuse(action, message) {
+    const record = { at: Date.now(), note: `refused: ${describe(action)}: ${message}` };
+    const entry = this.entries[this.cursor - 1];
+    if (entry) entry.refused = [...(entry.refused ?? []), record];
+    else this.startRefused = [...this.startRefused, record];
+    return record;
+  }
+
+  /// Sets the whole current timeline aside as a branch (if it holds anything), saying `why`.
+  setAside(why) {
+    if (!this.entries.length) return;
+    this.branches = [
+      { base: this.base, entries: this.entries, cursor: this.cursor, startRefused: this.startRefused, why, at: Date.now() },
+      ...this.branches,
+    ].slice(0, BRANCHES_KEPT);
+  }
+
+  /// Brings back branch `i`, at its latest step (what was set aside is what came after the
+  /// step the user stood on); the timeline it replaces becomes a branch in its place.
+  restore(i) {
+    const b = this.branches[i];
+    if (!b) throw new Error(`no branch ${i}`);
+    const rest = this.branches.filter((_, j) => j !== i);
+    const current = { base: this.base, entries: this.entries, cursor: this.cursor, startRefused: this.startRefused, why: `set aside when branch “${b.why}” was restored`, at: Date.now() };
+    this.branches = this.entries.length ? [current, ...rest] : rest;
+    Object.assign(this, { base: b.base, entries: b.entries, cursor: b.entries.length, startRefused: b.startRefused });
+  }
+
   /// Replaces the whole session (reset, or loading a shared URL). Actions that are refused on
-  /// replay are dropped and returned.
-  replace(base, actions, cursor) {
+  /// replay are dropped and returned. `refused`: `[[step, at, note]]` as `session()` wrote
+  /// them. The timeline replaced is not kept: callers that replace the user's work set it
+  /// aside first.
+  replace(base, actions, cursor, refused = []) {
     this.base = base;
     this.entries = [];
     this.cursor = 0;
+    this.startRefused = [];
     const dropped = [];
     for (const a of actions) {
       try {
-        this.push(a);
+        this.entries.push(this.stamp(a));
+        this.cursor = this.entries.length;
       } catch (e) {
         dropped.push(`${a.type}: ${e.message}`);
       }
+    }
+    for (const [step, at, note] of refused) {
+      const entry = this.entries[step - 1];
+      const record = { at, note };
+      if (step === 0) this.startRefused.push(record);
+      else if (entry) entry.refused = [...(entry.refused ?? []), record];
     }
     this.cursor = Math.max(0, Math.min(cursor ?? this.entries.length, this.entries.length));
     return dropped;
   }
 
+  /// An action applied at the end (replay): the entry, or throws.
+  stamp(action) {
+    const stamped = { ...action, at: action.at ?? Date.now() };
+    const [doc, note] = reduce(this.doc, stamped, this.core);
+    return { action: stamped, doc, note };
+  }
+
   session() {
-    return { v: 1, base: this.base, actions: this.entries.map((e) => e.action), cursor: this.cursor };
+    const refused = [];
+    for (const r of this.startRefused) refused.push([0, r.at, r.note]);
+    this.entries.forEach((e, i) => {
+      for (const r of e.refused ?? []) refused.push([i + 1, r.at, r.note]);
+    });
+    return { v: 1, base: this.base, actions: this.entries.map((e) => e.action), cursor: this.cursor, refused };
   }
 }
 
@@ -451,12 +552,21 @@ export async function encodeSession(session) {
 }
 
 /// Reads a fragment written by `encodeSession` (or `j=` + base64url plain JSON).
+/// Returns `null` for an address without a session; throws an `Error` saying what is wrong
+/// with one that cannot be read (cut short, altered, or not a session).
 export async function decodeSession(fragment) {
   const f = fragment.replace(/^#/, '');
-  if (f.startsWith('z=')) {
-    const bytes = await pipe(fromBase64Url(f.slice(2)), new DecompressionStream('deflate-raw'));
-    return JSON.parse(new TextDecoder().decode(bytes));
+  if (!f.startsWith('z=') && !f.startsWith('j=')) return null;
+  let session;
+  try {
+    const bytes = fromBase64Url(f.slice(2));
+    const json = f.startsWith('z=') ? await pipe(bytes, new DecompressionStream('deflate-raw')) : bytes;
+    session = JSON.parse(new TextDecoder().decode(json));
+  } catch (e) {
+    throw new Error(`the session in this address cannot be read; it may have been cut short or altered (${e.message})`);
   }
-  if (f.startsWith('j=')) return JSON.parse(new TextDecoder().decode(fromBase64Url(f.slice(2))));
-  return null;
+  if (!session || typeof session !== 'object' || !Array.isArray(session.actions)) {
+    throw new Error('the address holds data that is not an explorer session (no list of actions)');
+  }
+  return session;
 }

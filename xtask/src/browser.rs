@@ -117,11 +117,7 @@ impl WebDriver {
             .context("no sessionId in the new-session reply")?
             .to_owned();
         wd.post("/timeouts", json!({"script": 120_000, "pageLoad": 60_000}))?;
-        wd.post(
-            "/goog/cdp/execute",
-            json!({"cmd": "Emulation.setDeviceMetricsOverride",
-                   "params": {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": false}}),
-        )?;
+        wd.viewport(1600, 1000)?;
         Ok(wd)
     }
 
@@ -143,6 +139,49 @@ impl WebDriver {
             .with_context(|| format!("in the page: {}", script.trim()))
     }
 
+    /// [`Self::js`] with arguments (`arguments[0]`, ...), for data too long to quote.
+    pub(crate) fn js_with(&self, script: &str, args: Value) -> Result<Value> {
+        self.post("/execute/sync", json!({"script": script, "args": args}))
+            .with_context(|| format!("in the page: {}", script.trim()))
+    }
+
+    /// Presses keys as a user does (WebDriver actions, so Tab moves the focus for real): each
+    /// item is a key (`"Tab"`, `"Enter"`, `"ArrowDown"`, ...) or a character.
+    pub(crate) fn keys(&self, keys: &[&str]) -> Result<()> {
+        let mut actions = Vec::new();
+        for k in keys {
+            let code = match *k {
+                "Tab" => "\u{E004}",
+                "Enter" => "\u{E007}",
+                "Escape" => "\u{E00C}",
+                "ArrowLeft" => "\u{E012}",
+                "ArrowUp" => "\u{E013}",
+                "ArrowRight" => "\u{E014}",
+                "ArrowDown" => "\u{E015}",
+                "Home" => "\u{E011}",
+                "End" => "\u{E010}",
+                other => other,
+            };
+            actions.push(json!({"type": "keyDown", "value": code}));
+            actions.push(json!({"type": "keyUp", "value": code}));
+        }
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .map(drop)
+    }
+
+    /// Sets the page's viewport (CSS pixels), as a window of that size would.
+    pub(crate) fn viewport(&self, width: u32, height: u32) -> Result<()> {
+        self.post(
+            "/goog/cdp/execute",
+            json!({"cmd": "Emulation.setDeviceMetricsOverride",
+                   "params": {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}}),
+        )
+        .map(drop)
+    }
+
     /// Waits until the JS expression `cond` is truthy.
     pub(crate) fn wait(&self, cond: &str) -> Result<()> {
         self.js(&format!(
@@ -161,7 +200,7 @@ impl WebDriver {
         Ok(v.as_str().unwrap_or("(not shown)").to_owned())
     }
 
-    fn expect(&self, kind: &str, name: &str, want: &str) -> Result<()> {
+    pub(crate) fn expect(&self, kind: &str, name: &str, want: &str) -> Result<()> {
         let got = self.state(kind, name)?;
         ensure!(got == want, "{kind} {name}: shown {got}, expected {want}");
         Ok(())
@@ -204,7 +243,7 @@ impl Drop for WebDriver {
 }
 
 /// Clicks a container in the topology, then one of the inspector's state buttons.
-fn set_container(wd: &WebDriver, container: &str, preset: &str) -> Result<()> {
+pub(crate) fn set_container(wd: &WebDriver, container: &str, preset: &str) -> Result<()> {
     wd.js(&format!(
         "const c = document.querySelector('[data-kind=container][data-name=\"{container}\"]');
          if (!c) throw new Error('container {container} is not shown');

@@ -6,7 +6,14 @@
 
 mod bench;
 mod browser;
+mod browser_a11y;
+mod browser_daily;
+mod browser_errors;
+mod browser_find;
+mod browser_history;
 mod browser_live;
+mod browser_screens;
+mod browser_why;
 mod fuzz;
 mod provision;
 mod run;

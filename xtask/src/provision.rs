@@ -156,3 +156,48 @@ pub fn node() -> Result<()> {
         .map(|_| ())
         .context("nodejs was installed but node is not on PATH")
 }
+
+/// The axe-core release the accessibility audit runs. Pinned so a new rule upstream cannot
+/// fail the test on its own; raise it deliberately.
+pub const AXE_CORE_VERSION: &str = "4.10.3";
+
+/// Path of `axe.min.js` at [`AXE_CORE_VERSION`], installed with npm from the npm registry into
+/// `target/axe-core-<version>/` (gitignored, never committed) the first time it is needed.
+/// The browser test reads the file and hands it to the page itself: no CDN.
+pub fn axe_core(target: &std::path::Path) -> Result<PathBuf> {
+    let dir = target.join(format!("axe-core-{AXE_CORE_VERSION}"));
+    let file = dir.join("node_modules/axe-core/axe.min.js");
+    if file.exists() {
+        info(&format!("axe-core {AXE_CORE_VERSION}: {}", file.display()));
+        return Ok(file);
+    }
+    if output("npm", &["--version"]).is_none() {
+        apt_install("npm", &["npm"])?;
+    }
+    info(&format!(
+        "axe-core {AXE_CORE_VERSION}: installing with npm into {}",
+        dir.display()
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut cmd = Command::new("npm");
+    cmd.args([
+        "install",
+        "--no-save",
+        "--no-audit",
+        "--no-fund",
+        "--ignore-scripts",
+        "--prefix",
+    ])
+    .arg(&dir)
+    .arg(format!("axe-core@{AXE_CORE_VERSION}"));
+    run(cmd).with_context(|| {
+        format!(
+            "install it with: npm install --prefix {} axe-core@{AXE_CORE_VERSION}",
+            dir.display()
+        )
+    })?;
+    if !file.exists() {
+        bail!("npm installed axe-core but {} is missing", file.display());
+    }
+    Ok(file)
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::{
-    browser, browser_live,
+    browser, browser_daily, browser_live,
     provision::{self, cargo},
     serve,
     util::{info, root, run, step},
@@ -121,6 +121,11 @@ pub fn test() -> Result<()> {
         &target_dir(),
         wasm_size,
     )?;
+    step(
+        "the explorer as a daily tool: find, why, keyboard and axe audit, screens, history, errors",
+    );
+    let axe = provision::axe_core(&target_dir())?;
+    browser_daily::daily(&server.url(), &chromium, &chromedriver, &target_dir(), &axe)?;
     step(
         "explorer attached to a running daemon (real etcd, state-server, statectl; headless Chromium)",
     );

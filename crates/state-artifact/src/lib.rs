@@ -71,6 +71,8 @@ pub enum ArtifactError {
     Yaml {
         /// Position of the document in the file.
         document: usize,
+        /// The line of the file the YAML reader stopped at (from 1), when it says.
+        line: Option<usize>,
         /// What the YAML reader said.
         message: String,
     },
@@ -102,6 +104,54 @@ pub enum ArtifactError {
         /// What is wrong.
         error: state_core::error::NameError,
     },
+}
+
+impl ArtifactError {
+    /// Position of the document in the file, from 1.
+    pub fn document(&self) -> usize {
+        match self {
+            ArtifactError::Yaml { document, .. }
+            | ArtifactError::OverBudget { document, .. }
+            | ArtifactError::UnknownKind { document, .. }
+            | ArtifactError::BadName { document, .. } => *document,
+        }
+    }
+
+    /// The line of `text` (the file this error came from) it concerns, from 1: where the YAML
+    /// reader stopped, or else the line that starts the document.
+    pub fn line(&self, text: &str) -> usize {
+        match self {
+            ArtifactError::Yaml {
+                line: Some(line), ..
+            } => *line,
+            _ => document_start(text, self.document()),
+        }
+    }
+}
+
+/// The line (from 1) on which document `document` (from 1) of a YAML stream starts: the first
+/// document at line 1 unless the file opens with a `---` marker, each later one at its `---`
+/// marker. A marker is a line that is `---` or starts with `--- ` (YAML's document start).
+pub fn document_start(text: &str, document: usize) -> usize {
+    let markers: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| *l == "---" || l.starts_with("--- "))
+        .map(|(i, _)| i + 1)
+        .collect();
+    let opens_with_marker = text
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .is_some_and(|l| l == "---" || l.starts_with("--- "));
+    let index = if opens_with_marker {
+        document.checked_sub(1)
+    } else {
+        document.checked_sub(2)
+    };
+    match index {
+        None => 1,
+        Some(i) => markers.get(i).copied().unwrap_or(1),
+    }
 }
 
 #[derive(Deserialize)]
@@ -183,6 +233,7 @@ pub fn parse_within(text: &str, budget: Budget) -> Vec<Result<Parsed, ArtifactEr
                     }
                     budget::ReadError::Yaml(e) => ArtifactError::Yaml {
                         document,
+                        line: e.location().map(|l| l.line()),
                         message: e.to_string(),
                     },
                 }));
@@ -201,6 +252,7 @@ pub fn parse_one(text: &str) -> Result<Parsed, ArtifactError> {
     parse(text).into_iter().next().unwrap_or_else(|| {
         Err(ArtifactError::Yaml {
             document: 1,
+            line: None,
             message: "empty document".into(),
         })
     })
@@ -228,6 +280,7 @@ fn read_document(
 ) -> Result<Parsed, ArtifactError> {
     let yaml = serde_norway::to_string(&value).map_err(|e| ArtifactError::Yaml {
         document,
+        line: None,
         message: e.to_string(),
     })?;
     if yaml.len() > budget.max_bytes {
@@ -242,6 +295,7 @@ fn read_document(
     }
     let doc: Document = serde_norway::from_value(value).map_err(|e| ArtifactError::Yaml {
         document,
+        line: None,
         message: e.to_string(),
     })?;
     let kind = doc.kind.unwrap_or_default();
@@ -402,6 +456,24 @@ mod tests {
         for d in &docs {
             assert_eq!(parse_one(&d.yaml).unwrap().artifact, d.artifact);
         }
+    }
+
+    #[test]
+    fn errors_name_the_line_they_concern() {
+        // A bad name: the line that starts its document.
+        let text = "kind: Package\nmetadata:\n  name: ok\nspec:\n  models: []\n---\nkind: Package\nmetadata:\n  name: ../etc\n";
+        let results = parse(text);
+        assert_eq!(results[1].as_ref().unwrap_err().line(text), 6);
+        // A syntax error: where the YAML reader stopped.
+        let text =
+            "---\nkind: Model\nmetadata:\n  name: a\n---\nkind: Model\nmetadata: [\n  name: b\n";
+        let results = parse(text);
+        let e = results.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(e.document(), 2);
+        assert!(e.line(text) >= 7, "{e}: line {}", e.line(text));
+        assert_eq!(document_start(text, 1), 1);
+        assert_eq!(document_start(text, 2), 5);
+        assert_eq!(document_start("kind: Model\n", 1), 1);
     }
 
     #[test]

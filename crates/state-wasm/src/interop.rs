@@ -499,17 +499,39 @@ enum ArtifactOut<'a> {
 struct ArtifactsOut<'a> {
     artifacts: Vec<ArtifactOut<'a>>,
     errors: Vec<String>,
+    problems: Vec<ProblemOut>,
 }
 
-/// The documents of an artifact file: the valid ones, and one message per bad one.
-pub fn artifacts(results: &[Result<Parsed, ArtifactError>]) -> Result<JsValue, JsValue> {
+/// A document that could not be read, with where it is: the explorer's import dialog shows
+/// each next to its line.
+#[derive(Serialize)]
+struct ProblemOut {
+    document: usize,
+    line: usize,
+    message: String,
+}
+
+/// The documents of artifact file `text`: the valid ones, and one message per bad one (in
+/// `errors`, and with its document and line in `problems`).
+pub fn artifacts(
+    text: &str,
+    results: &[Result<Parsed, ArtifactError>],
+) -> Result<JsValue, JsValue> {
     let mut out = ArtifactsOut {
         artifacts: Vec::new(),
         errors: Vec::new(),
+        problems: Vec::new(),
     };
     for r in results {
         match r {
-            Err(e) => out.errors.push(e.to_string()),
+            Err(e) => {
+                out.errors.push(e.to_string());
+                out.problems.push(ProblemOut {
+                    document: e.document(),
+                    line: e.line(text),
+                    message: e.to_string(),
+                });
+            }
             Ok(p) => out.artifacts.push(match &p.artifact {
                 Artifact::Scenario(s) => ArtifactOut::Scenario {
                     name: s.name.as_str(),

@@ -310,10 +310,11 @@ pub fn scenario_transitions() -> Result<JsValue, JsValue> {
 }
 
 /// Reads a (multi-document) artifact YAML file with the daemon's reader:
-/// `{artifacts: [{kind, name, ...}], errors: [message]}`.
+/// `{artifacts: [{kind, name, ...}], errors: [message], problems: [{document, line, message}]}`
+/// (`line` counts from 1: where the YAML reader stopped, or the line that starts the document).
 #[wasm_bindgen(js_name = parseArtifacts)]
 pub fn parse_artifacts(yaml: &str) -> Result<JsValue, JsValue> {
-    interop::artifacts(&state_artifact::parse(yaml))
+    interop::artifacts(yaml, &state_artifact::parse(yaml))
 }
 
 /// A state of `kind` (`container`, `model`, `package`, `scenario`) in any spelling state-core

@@ -427,6 +427,28 @@ fn helloworld_artifact_is_read_by_the_shared_parser() {
 }
 
 #[wasm_bindgen_test]
+fn artifact_problems_name_their_document_and_line() {
+    // The second document has a bad name (its document starts on line 4); the third is not
+    // YAML (the reader stops on line 8 or after).
+    let text = "kind: Model\nmetadata:\n  name: a\n---\nkind: Model\nmetadata:\n  name: ../b\n---\nkind: [\n";
+    let got = rs(&parse_artifacts(text).unwrap());
+    assert_eq!(got["artifacts"].as_array().unwrap().len(), 1);
+    let problems = got["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{got}");
+    assert_eq!(problems[0]["document"], 2);
+    assert_eq!(problems[0]["line"], 4);
+    assert!(
+        problems[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("metadata.name")
+    );
+    assert_eq!(problems[1]["document"], 3);
+    assert!(problems[1]["line"].as_u64().unwrap() >= 8, "{got}");
+    assert_eq!(got["errors"].as_array().unwrap().len(), 2);
+}
+
+#[wasm_bindgen_test]
 fn rules_as_data_match_the_core_tables() {
     let t = rs(&tables().unwrap());
     let rows = |k: &str| t[k]["rows"].as_array().unwrap().len();
