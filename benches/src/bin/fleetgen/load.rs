@@ -68,6 +68,21 @@ impl Timed {
     }
 }
 
+/// Waits for every call's task and times the phase from `started`.
+async fn gather<E: Into<anyhow::Error>>(
+    started: Instant,
+    tasks: Vec<tokio::task::JoinHandle<Result<Duration, E>>>,
+) -> Result<Timed> {
+    let mut latencies = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        latencies.push(t.await?.map_err(Into::into)?);
+    }
+    Ok(Timed {
+        wall: started.elapsed(),
+        latencies,
+    })
+}
+
 /// Every node in `nodes` sends its list at `version`, all at once.
 async fn send_all(daemons: &[Daemon], fleet: FleetShape, version: u64) -> Result<Timed> {
     let started = Instant::now();
@@ -81,14 +96,7 @@ async fn send_all(daemons: &[Daemon], fleet: FleetShape, version: u64) -> Result
             Ok::<_, tonic::Status>(t.elapsed())
         }));
     }
-    let mut latencies = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        latencies.push(t.await??);
-    }
-    Ok(Timed {
-        wall: started.elapsed(),
-        latencies,
-    })
+    gather(started, tasks).await
 }
 
 /// Writes `keys` in transactions of at most [`TXN_OPS`] puts.
@@ -122,14 +130,7 @@ async fn raw_all(
             Ok::<_, anyhow::Error>(t.elapsed())
         }));
     }
-    let mut latencies = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        latencies.push(t.await??);
-    }
-    Ok(Timed {
-        wall: started.elapsed(),
-        latencies,
-    })
+    gather(started, tasks).await
 }
 
 /// Churn: `rate` lists per second for `seconds`, node after node, each moving to its next
@@ -174,14 +175,7 @@ async fn churn(
             }
         }
     }
-    let mut latencies = Vec::with_capacity(total);
-    for t in tasks {
-        latencies.push(t.await??);
-    }
-    Ok(Timed {
-        wall: started.elapsed(),
-        latencies,
-    })
+    gather(started, tasks).await
 }
 
 pub async fn run(o: &Opts) -> Result<Value> {

@@ -397,33 +397,27 @@ impl Watcher {
             } else {
                 records.remove(&format!("{kind}/{name}"))
             };
-            let event = match record {
-                Some(r) => LiveEvent {
-                    phase: Phase::Change,
-                    revision,
-                    kind,
-                    name,
-                    old,
-                    new,
-                    source: r.source,
-                    transition_id: r.transition_id,
-                    why: r.why,
-                    time_ns: r.time_ns,
-                    complete: false,
-                },
-                None => LiveEvent {
-                    phase: Phase::Change,
-                    revision,
-                    kind,
-                    name,
-                    old,
-                    new,
-                    source: String::new(),
-                    transition_id: String::new(),
-                    why: String::new(),
-                    time_ns: now_ns(),
-                    complete: false,
-                },
+            // Containers have no record: no source, and the time is when this daemon saw it.
+            let r = record.unwrap_or_else(|| Record {
+                time_ns: now_ns(),
+                from: String::new(),
+                to: String::new(),
+                source: String::new(),
+                transition_id: String::new(),
+                why: String::new(),
+            });
+            let event = LiveEvent {
+                phase: Phase::Change,
+                revision,
+                kind,
+                name,
+                old,
+                new,
+                source: r.source,
+                transition_id: r.transition_id,
+                why: r.why,
+                time_ns: r.time_ns,
+                complete: false,
             };
             out.push(event);
         }
