@@ -286,3 +286,20 @@ async fn etcd_store_reports_unavailable_when_down() {
         "{text}"
     );
 }
+
+/// Values so large that a first page of them is over the client's 4 MiB message limit (node
+/// memberships of thousands of containers): the read goes on in smaller pages.
+#[tokio::test]
+async fn etcd_store_reads_a_prefix_of_large_values_in_smaller_pages() {
+    let etcd = Etcd::start().await;
+    let store = EtcdStore::connect(&[etcd.url()], Duration::from_secs(5))
+        .await
+        .expect("connect");
+    let big = "m".repeat(1024 * 1024);
+    for i in 0..6 {
+        applied(&store, &put(&format!("/node/n{i}/containers"), &big, 0)).await;
+    }
+    let all = store.load("/node/").await.expect("load in smaller pages");
+    assert_eq!(all.kvs.len(), 6);
+    assert!(all.kvs.iter().all(|kv| kv.value.len() == big.len()));
+}

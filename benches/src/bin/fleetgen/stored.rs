@@ -4,7 +4,7 @@
 //!   written it (state-core's own planner computes them), so the daemon starts on a fleet with
 //!   nothing to repair;
 //! - `read`: the baseline, reading what the daemon reads at start (everything under `/`, and
-//!   the artifacts) with the same client library, in the same 500-key pages at one revision;
+//!   the artifacts) with the same client library, paged as the daemon pages, at one revision;
 //! - `first-ack`: sends one node's unchanged list until the daemon acknowledges it.
 
 use std::time::{Duration, Instant};
@@ -20,8 +20,13 @@ use crate::Opts;
 const WRITERS: usize = 16;
 /// Keys per transaction (etcd's default `--max-txn-ops`).
 const TXN_OPS: usize = 128;
-/// The daemon's page size when loading.
-const PAGE: i64 = 500;
+/// The daemon's paging when loading (`crates/state-server/src/store/etcd.rs`): the first page's
+/// keys, the largest page, and the page sizes in bytes under which the next doubles and over
+/// which it halves.
+const FIRST_PAGE: i64 = 500;
+const MAX_PAGE: i64 = 16_384;
+const SMALL_PAGE: usize = 256 * 1024;
+const LARGE_PAGE: usize = 1024 * 1024;
 /// How long `first-ack` keeps trying.
 const FIRST_ACK_WITHIN: Duration = Duration::from_secs(600);
 
@@ -71,8 +76,9 @@ async fn read_prefix(client: &mut Client, prefix: &str) -> Result<usize> {
     let mut from = prefix.as_bytes().to_vec();
     let mut revision = 0;
     let mut count = 0;
+    let mut limit = FIRST_PAGE;
     loop {
-        let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+        let mut options = GetOptions::new().with_range(end.clone()).with_limit(limit);
         if revision > 0 {
             options = options.with_revision(revision);
         }
@@ -81,6 +87,16 @@ async fn read_prefix(client: &mut Client, prefix: &str) -> Result<usize> {
             revision = resp.header().map_or(0, |h| h.revision());
         }
         count += resp.kvs().len();
+        let bytes: usize = resp
+            .kvs()
+            .iter()
+            .map(|k| k.key().len() + k.value().len())
+            .sum();
+        if bytes < SMALL_PAGE {
+            limit = (limit * 2).min(MAX_PAGE);
+        } else if bytes > LARGE_PAGE {
+            limit = (limit / 2).max(1);
+        }
         match resp.kvs().last() {
             Some(last) if resp.more() => {
                 from = last.key().to_vec();

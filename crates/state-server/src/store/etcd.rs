@@ -16,9 +16,34 @@ use tokio::sync::mpsc;
 
 use super::{Changes, Committed, Kv, Snapshot, Store, StoreError, WatchEvent, Write};
 
-/// Keys per page of a prefix read: pages stay far below the client's 4 MiB message limit
-/// even when values are node memberships of hundreds of containers.
-const LOAD_PAGE: i64 = 500;
+/// Keys in the first page of a prefix read. Later pages grow while they are small and shrink
+/// when large ([`SMALL_PAGE`], [`LARGE_PAGE`]): etcd 3.4 walks the whole rest of the range
+/// for every page before applying the limit, so a read costs pages × keys, and 500-key pages
+/// made a million containers take minutes to load. A page over the client's 4 MiB message
+/// limit (memberships of thousands of containers) is read again at half the size.
+const FIRST_PAGE: i64 = 500;
+/// The largest page, in keys.
+const MAX_PAGE: i64 = 16_384;
+/// A page smaller than this doubles the next one.
+const SMALL_PAGE: usize = 256 * 1024;
+/// A page larger than this halves the next one.
+const LARGE_PAGE: usize = 1024 * 1024;
+
+/// Whether etcd refused a read because the revision asked for is compacted or in the future.
+fn revision_gone(e: &StoreError) -> bool {
+    let StoreError::Unavailable { cause, .. } = e else {
+        return false;
+    };
+    cause.downcast_ref::<etcd_client::Error>().is_some_and(|e| {
+        matches!(e, etcd_client::Error::GRpcStatus(s)
+            if s.code() == tonic::Code::OutOfRange && s.message().contains("required revision"))
+    })
+}
+
+/// Whether a page was refused for being larger than the client's message limit.
+fn page_too_large(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable { cause, .. } if cause.to_string().contains("too large"))
+}
 
 /// A handle on an etcd cluster: one client per member, so that a call the member in use cannot
 /// answer is made on the next one. Cheap to clone.
@@ -219,14 +244,7 @@ impl Store for EtcdStore {
     async fn load_at(&self, prefix: &str, revision: i64) -> Result<Option<Snapshot>, StoreError> {
         match self.load_pages(prefix, revision).await {
             Ok(snapshot) => Ok(Some(snapshot)),
-            // etcd answers OUT_OF_RANGE for a compacted or a future revision.
-            Err(StoreError::Unavailable { cause, .. })
-                if cause.downcast_ref::<etcd_client::Error>().is_some_and(|e| {
-                    matches!(e, etcd_client::Error::GRpcStatus(s) if s.code() == tonic::Code::OutOfRange)
-                }) =>
-            {
-                Ok(None)
-            }
+            Err(e) if revision_gone(&e) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -311,7 +329,8 @@ impl Store for EtcdStore {
 
 impl EtcdStore {
     /// Every key under `prefix` at `revision` (0: the revision of the first page), in pages
-    /// of [`LOAD_PAGE`] keys all read at that revision: one consistent view whatever its size.
+    /// (sized as [`FIRST_PAGE`] says) all read at that revision: one consistent view whatever
+    /// its size.
     async fn load_pages(&self, prefix: &str, revision: i64) -> Result<Snapshot, StoreError> {
         let end = prefix_end(prefix.as_bytes());
         let mut snapshot = Snapshot {
@@ -319,22 +338,41 @@ impl EtcdStore {
             ..Snapshot::default()
         };
         let mut from = prefix.as_bytes().to_vec();
+        let mut limit = FIRST_PAGE;
         loop {
             let mut options = GetOptions::new()
                 .with_range(end.clone())
-                .with_limit(LOAD_PAGE);
+                .with_limit(limit);
             if snapshot.revision > 0 {
                 // Every page is read at the first page's revision: one consistent view.
                 options = options.with_revision(snapshot.revision);
             }
-            let resp = self
+            let resp = match self
                 .call(|mut c| {
                     let (from, options) = (from.clone(), options.clone());
                     async move { c.get(from, Some(options)).await }
                 })
-                .await?;
+                .await
+            {
+                Ok(resp) => resp,
+                Err(e) if page_too_large(&e) && limit > 1 => {
+                    limit = (limit / 2).max(1);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if snapshot.revision == 0 {
                 snapshot.revision = resp.header().map_or(0, |h| h.revision());
+            }
+            let bytes: usize = resp
+                .kvs()
+                .iter()
+                .map(|k| k.key().len() + k.value().len())
+                .sum();
+            if bytes < SMALL_PAGE {
+                limit = (limit * 2).min(MAX_PAGE);
+            } else if bytes > LARGE_PAGE {
+                limit = (limit / 2).max(1);
             }
             for item in resp.kvs() {
                 snapshot.kvs.push(kv(item)?);
