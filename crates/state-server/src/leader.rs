@@ -4,9 +4,13 @@
 //! (a deposed leader's transactions fail). A daemon on the embedded store leads alone.
 //!
 //! A lease of `--lease-ttl` seconds is kept alive at a third of its TTL. If the leader dies,
-//! its lease expires within the TTL and the next campaigner is elected.
+//! its lease expires within the TTL and the next campaigner is elected. A daemon that stops
+//! gracefully revokes its lease ([`Resign`]), so the next one is elected at once.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::sync::watch;
 
@@ -40,6 +44,43 @@ pub struct Leadership {
     pub role: watch::Receiver<Role>,
     /// The leader's advertised URL, when one is known.
     pub leader_url: watch::Receiver<Option<String>>,
+    /// Gives the lead up when the daemon stops.
+    pub resign: Resign,
+}
+
+/// This daemon's election lease, to revoke when it stops gracefully: its election key goes
+/// with it, and another daemon is elected without waiting for the lease to expire.
+#[derive(Clone, Debug, Default)]
+pub struct Resign {
+    etcd: Option<EtcdStore>,
+    lease: Arc<Mutex<Option<i64>>>,
+}
+
+impl Resign {
+    fn set(&self, lease: Option<i64>) {
+        *self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = lease;
+    }
+
+    /// Revokes the lease, if any (waiting at most a second: the daemon is stopping).
+    pub async fn now(&self) {
+        let lease = self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let (Some(etcd), Some(lease)) = (&self.etcd, lease) {
+            let mut leases = etcd.client().lease_client();
+            match tokio::time::timeout(Duration::from_secs(1), leases.revoke(lease)).await {
+                Ok(Ok(_)) => {
+                    tracing::info!("election lease revoked: another daemon may lead at once")
+                }
+                _ => tracing::warn!("could not revoke the election lease; it expires by itself"),
+            }
+        }
+    }
 }
 
 impl Leadership {
@@ -52,16 +93,28 @@ impl Leadership {
             role_tx.closed().await;
             drop(url_tx);
         });
-        Leadership { role, leader_url }
+        Leadership {
+            role,
+            leader_url,
+            resign: Resign::default(),
+        }
     }
 
     /// Takes part in the election on `etcd`, advertising `url`, with a lease of `ttl`.
     pub fn elect(etcd: EtcdStore, url: String, ttl: Duration) -> Leadership {
         let (role_tx, role) = watch::channel(Role::Follower);
         let (url_tx, leader_url) = watch::channel(None);
+        let resign = Resign {
+            etcd: Some(etcd.clone()),
+            lease: Arc::default(),
+        };
         tokio::spawn(observe(etcd.clone(), url_tx));
-        tokio::spawn(campaign(etcd, url, ttl, role_tx));
-        Leadership { role, leader_url }
+        tokio::spawn(campaign(etcd, url, ttl, role_tx, resign.clone()));
+        Leadership {
+            role,
+            leader_url,
+            resign,
+        }
     }
 }
 
@@ -70,7 +123,13 @@ const RETRY: Duration = Duration::from_millis(250);
 
 /// Campaigns, leads until the lease is lost, and campaigns again, for as long as anyone
 /// listens.
-async fn campaign(etcd: EtcdStore, url: String, ttl: Duration, role: watch::Sender<Role>) {
+async fn campaign(
+    etcd: EtcdStore,
+    url: String,
+    ttl: Duration,
+    role: watch::Sender<Role>,
+    resign: Resign,
+) {
     let ttl_secs = i64::try_from(ttl.as_secs().max(1)).unwrap_or(5);
     while !role.is_closed() {
         let lease = match etcd.client().lease_client().grant(ttl_secs, None).await {
@@ -82,6 +141,7 @@ async fn campaign(etcd: EtcdStore, url: String, ttl: Duration, role: watch::Send
                 continue;
             }
         };
+        resign.set(Some(lease));
         let (lost_tx, mut lost) = watch::channel(false);
         let keeper = tokio::spawn(keep_alive(etcd.clone(), lease, ttl, lost_tx));
         let elected = loop {
@@ -118,6 +178,7 @@ async fn campaign(etcd: EtcdStore, url: String, ttl: Duration, role: watch::Send
             let _ = role.send(Role::Follower);
         }
         keeper.abort();
+        resign.set(None);
         let _ = etcd.client().lease_client().revoke(lease).await;
     }
 }

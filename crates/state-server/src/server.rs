@@ -211,6 +211,7 @@ pub async fn serve(
         ),
         AnyStore::Embedded(_) => Leadership::alone(),
     };
+    let resign = leadership.resign.clone();
     let (handle, engine, commands) = Engine::new(
         store.clone(),
         reconcile,
@@ -319,6 +320,8 @@ pub async fn serve(
     // Its last commands wait at most the store deadline (5 s by default); after that the
     // process is exiting anyway and nothing unacknowledged is lost by not waiting.
     let _ = tokio::time::timeout(Duration::from_secs(5), engine_task).await;
+    // Only now that nothing more is written: the next daemon may lead at once.
+    resign.now().await;
     tracing::info!("state-server stopped");
     Ok(result?)
 }

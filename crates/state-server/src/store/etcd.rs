@@ -340,9 +340,7 @@ impl EtcdStore {
         let mut from = prefix.as_bytes().to_vec();
         let mut limit = FIRST_PAGE;
         loop {
-            let mut options = GetOptions::new()
-                .with_range(end.clone())
-                .with_limit(limit);
+            let mut options = GetOptions::new().with_range(end.clone()).with_limit(limit);
             if snapshot.revision > 0 {
                 // Every page is read at the first page's revision: one consistent view.
                 options = options.with_revision(snapshot.revision);

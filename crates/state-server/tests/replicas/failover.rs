@@ -159,3 +159,31 @@ async fn a_lone_daemon_killed_at_random_points_loses_nothing_acknowledged() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     expected.check(&etcd).await;
 }
+
+/// A leader stopped gracefully revokes its election lease: its key is gone the moment the
+/// process has exited, instead of lingering until the lease expires, so the next daemon is
+/// elected at once (a rolling restart has no gap of a lease).
+#[tokio::test]
+async fn a_leader_stopped_gracefully_gives_the_lead_up_at_once() {
+    let etcd = Etcd::start().await;
+    let ac = ActionController::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut first = Replica::start(&[etcd.url()], &ac.url(), dir.path(), "first").await;
+    let mut etcd_client = etcd.client().await;
+    assert_eq!(leader_url(&mut etcd_client).await, Some(first.url.clone()));
+    first.stop();
+    assert_eq!(
+        leader_url(&mut etcd_client).await,
+        None,
+        "the election key outlived the stopped leader; see {}",
+        first.log.display()
+    );
+    // A new daemon leads and writes.
+    let second = Replica::start(&[etcd.url()], &ac.url(), dir.path(), "second").await;
+    let mut client = second.client().await;
+    client
+        .send_changed_container_list(list("n1", vec![running("m_c")]))
+        .await
+        .expect("the new daemon leads");
+    check_consistent(&etcd, &[]).await;
+}
