@@ -178,6 +178,11 @@ async fn campaign(
             let _ = role.send(Role::Follower);
         }
         keeper.abort();
+        if role.is_closed() {
+            // The daemon is stopping: the server revokes the lease once nothing more is
+            // written ([`Resign::now`]), which this task may not live to do.
+            return;
+        }
         resign.set(None);
         let _ = etcd.client().lease_client().revoke(lease).await;
     }
