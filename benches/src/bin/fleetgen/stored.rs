@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use etcd_client::{Client, GetOptions, Txn, TxnOp};
 use serde_json::{Value, json};
-use state_server::pb::statemanager::state_manager_connection_client::StateManagerConnectionClient;
+use state_server::{
+    pb::statemanager::state_manager_connection_client::StateManagerConnectionClient,
+    // Paged as the daemon pages its own start-up read.
+    store::etcd::{FIRST_PAGE, next_page},
+};
 
 use crate::Opts;
 
@@ -20,13 +24,7 @@ use crate::Opts;
 const WRITERS: usize = 16;
 /// Keys per transaction (etcd's default `--max-txn-ops`).
 const TXN_OPS: usize = 128;
-/// The daemon's paging when loading (`crates/state-server/src/store/etcd.rs`): the first page's
-/// keys, the largest page, and the page sizes in bytes under which the next doubles and over
-/// which it halves.
-const FIRST_PAGE: i64 = 500;
-const MAX_PAGE: i64 = 16_384;
-const SMALL_PAGE: usize = 256 * 1024;
-const LARGE_PAGE: usize = 1024 * 1024;
+
 /// How long `first-ack` keeps trying.
 const FIRST_ACK_WITHIN: Duration = Duration::from_secs(600);
 
@@ -92,11 +90,7 @@ async fn read_prefix(client: &mut Client, prefix: &str) -> Result<usize> {
             .iter()
             .map(|k| k.key().len() + k.value().len())
             .sum();
-        if bytes < SMALL_PAGE {
-            limit = (limit * 2).min(MAX_PAGE);
-        } else if bytes > LARGE_PAGE {
-            limit = (limit / 2).max(1);
-        }
+        limit = next_page(limit, bytes);
         match resp.kvs().last() {
             Some(last) if resp.more() => {
                 from = last.key().to_vec();

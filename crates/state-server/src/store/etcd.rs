@@ -21,13 +21,24 @@ use super::{Changes, Committed, Kv, Snapshot, Store, StoreError, WatchEvent, Wri
 /// for every page before applying the limit, so a read costs pages × keys, and 500-key pages
 /// made a million containers take minutes to load. A page over the client's 4 MiB message
 /// limit (memberships of thousands of containers) is read again at half the size.
-const FIRST_PAGE: i64 = 500;
+pub const FIRST_PAGE: i64 = 500;
 /// The largest page, in keys.
 const MAX_PAGE: i64 = 16_384;
 /// A page smaller than this doubles the next one.
 const SMALL_PAGE: usize = 256 * 1024;
 /// A page larger than this halves the next one.
 const LARGE_PAGE: usize = 1024 * 1024;
+
+/// The keys of the page after one of `limit` keys that held `bytes` of keys and values.
+pub fn next_page(limit: i64, bytes: usize) -> i64 {
+    if bytes < SMALL_PAGE {
+        (limit * 2).min(MAX_PAGE)
+    } else if bytes > LARGE_PAGE {
+        (limit / 2).max(1)
+    } else {
+        limit
+    }
+}
 
 /// Whether etcd refused a read because the revision asked for is compacted or in the future.
 fn revision_gone(e: &StoreError) -> bool {
@@ -367,11 +378,7 @@ impl EtcdStore {
                 .iter()
                 .map(|k| k.key().len() + k.value().len())
                 .sum();
-            if bytes < SMALL_PAGE {
-                limit = (limit * 2).min(MAX_PAGE);
-            } else if bytes > LARGE_PAGE {
-                limit = (limit / 2).max(1);
-            }
+            limit = next_page(limit, bytes);
             for item in resp.kvs() {
                 snapshot.kvs.push(kv(item)?);
             }
