@@ -10,10 +10,10 @@ import { History, emptyDoc, encodeSession, decodeSession } from './store.js';
 import { sync, summary } from './engine.js';
 import { Topology } from './topology.js';
 import { renderInspector as drawInspector } from './inspector.js';
-import { Attachment, documentOf } from './live.js';
+import { Attachment, documentOf, liveAction, disagreementsOf } from './live.js';
 import { Search } from './search.js';
 import { renderLog as drawLog, wireLog } from './log.js';
-import { renderNotice, warn, intro } from './notice.js';
+import { renderNotice, warn, intro, showDisagreements } from './notice.js';
 import { importDialog, jsonErrorLine } from './importer.js';
 import { nameField, formResult } from './forms.js';
 import { focusKey, restoreFocus } from './focus.js';
@@ -97,7 +97,8 @@ function show(doc, { incremental = false, fresh = false, quiet = false, entry = 
   topology.select(present(ui.kind, ui.name) ? ui.kind : null, ui.name);
   lastPlan = quiet ? null : plan;
   renderNotice(plan, quiet);
-  markDisagreements(doc);
+  disagreements = disagreementsOf(doc, fleet);
+  showDisagreements(disagreements);
   renderInspector();
   if (!incremental) renderNodes(); // field edits change no node's container list
   renderScenarios();
@@ -220,30 +221,6 @@ function renderInspector() {
   });
 }
 
-/// Where the daemon and state-core here disagree on a model's or package's state: each one
-/// outlined in the topology and named above it. It would be a bug worth seeing (or a state the
-/// daemon was told directly, which the page cannot know from containers).
-function markDisagreements(doc) {
-  for (const el of document.querySelectorAll('[data-disagree]')) delete el.dataset.disagree;
-  disagreements = [];
-  if (!doc.daemon) return;
-  for (const kind of ['model', 'package']) {
-    for (const [name, d] of Object.entries(doc.daemon[kind])) {
-      const mine = kind === 'model' ? fleet.modelState(name) : fleet.packageState(name);
-      if (mine === undefined || mine === d.state) continue;
-      disagreements.push({ kind, name, daemon: d.state, here: mine });
-      const el = document.querySelector(`[data-kind="${kind}"][data-name="${CSS.escape(name)}"]`);
-      if (el) el.dataset.disagree = 'true';
-    }
-  }
-  if (disagreements.length) {
-    const n = $('notice');
-    n.className = 'notice';
-    const list = disagreements.slice(0, 4).map((d) => `${d.kind} ${d.name}: daemon ${d.daemon}, state-core here ${d.here}`).join('; ');
-    n.insertAdjacentHTML('beforeend', `<div data-disagreements="${disagreements.length}">≠ The daemon and this page disagree on ${disagreements.length}: ${esc(list)}</div>`);
-  }
-}
-
 function select(kind, name) {
   if (kind === 'scenario') {
     ui.scenario = name;
@@ -333,19 +310,9 @@ function attach(url) {
     },
     revision: async (revision, events) => {
       if (attached !== a) return;
-      const action = { type: 'live', revision, events, incremental: true };
       const last = hist.entries.length ? hist.entries[hist.entries.length - 1].doc : hist.base;
-      const unknown = events.some((e) => e.kind === 'container' && e.new && !Object.values(last.nodes).some((l) => e.name in l));
-      if (unknown) {
-        // A container the page has not seen: where it runs comes from a fresh shape.
-        const shape = await a.fleet();
-        action.placements = {};
-        for (const [n, list] of Object.entries(shape.nodes)) for (const c of Object.keys(list)) action.placements[c] = n;
-        action.packages = Object.fromEntries(Object.entries(shape.packages).map(([p, v]) => [p, v.models]));
-        action.targets = Object.fromEntries(Object.entries(shape.scenarios).map(([s, v]) => [s, v.target]));
-        action.incremental = false;
-      }
-      if (events.some((e) => !e.new || e.kind === 'scenario')) action.incremental = false;
+      const action = await liveAction(revision, events, last, () => a.fleet());
+      if (attached !== a) return;
       attached.lastRevision = revision;
       dispatch(action);
     },

@@ -26,6 +26,38 @@ export function documentOf(shape) {
   return doc;
 }
 
+/// The `live` action for one revision the daemon stored. `last` is the newest document; a
+/// container it does not know yet is placed with a fresh fleet shape from `fleet()`.
+export async function liveAction(revision, events, last, fleet) {
+  const action = { type: 'live', revision, events, incremental: true };
+  const unknown = events.some((e) => e.kind === 'container' && e.new && !Object.values(last.nodes).some((l) => e.name in l));
+  if (unknown) {
+    const shape = await fleet();
+    action.placements = {};
+    for (const [n, list] of Object.entries(shape.nodes)) for (const c of Object.keys(list)) action.placements[c] = n;
+    action.packages = Object.fromEntries(Object.entries(shape.packages).map(([p, v]) => [p, v.models]));
+    action.targets = Object.fromEntries(Object.entries(shape.scenarios).map(([s, v]) => [s, v.target]));
+    action.incremental = false;
+  }
+  // Removals and scenario steps change the topology's shape, not only states.
+  if (events.some((e) => !e.new || e.kind === 'scenario')) action.incremental = false;
+  return action;
+}
+
+/// Where the daemon's model and package states (`doc.daemon`) differ from what state-core in
+/// the page derives (`fleet`): `[{kind, name, daemon, here}]`.
+export function disagreementsOf(doc, fleet) {
+  const out = [];
+  if (!doc.daemon) return out;
+  for (const kind of ['model', 'package']) {
+    for (const [name, d] of Object.entries(doc.daemon[kind])) {
+      const here = kind === 'model' ? fleet.modelState(name) : fleet.packageState(name);
+      if (here !== undefined && here !== d.state) out.push({ kind, name, daemon: d.state, here });
+    }
+  }
+  return out;
+}
+
 /// One daemon, followed. `handlers`: `start(shape, revision)` when a snapshot is complete (on
 /// attaching, and again if the daemon's store lost the history this page had not seen),
 /// `revision(revision, events)` for each stored transaction, `status(text, bad)`.

@@ -52,6 +52,22 @@ export function renderNotice(plan, quiet) {
 }
 
 /// A warning from the page itself (not from a change), shown in the notice.
+/// Outlines each resource on which the daemon and the page disagree (`live.js`
+/// `disagreementsOf`) and names them in the bar: a bug worth seeing, or a state the daemon was
+/// told directly, which the page cannot know from containers.
+export function showDisagreements(list) {
+  for (const el of document.querySelectorAll('[data-disagree]')) delete el.dataset.disagree;
+  for (const d of list) {
+    const el = document.querySelector(`[data-kind="${d.kind}"][data-name="${CSS.escape(d.name)}"]`);
+    if (el) el.dataset.disagree = 'true';
+  }
+  if (!list.length) return;
+  const n = $('notice');
+  n.className = 'notice';
+  const named = list.slice(0, 4).map((d) => `${d.kind} ${d.name}: daemon ${d.daemon}, state-core here ${d.here}`).join('; ');
+  n.insertAdjacentHTML('beforeend', `<div data-disagreements="${list.length}">≠ The daemon and this page disagree on ${list.length}: ${esc(named)}</div>`);
+}
+
 export function warn(html) {
   const n = $('notice');
   n.className = 'notice bad';
