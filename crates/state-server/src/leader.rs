@@ -144,6 +144,7 @@ async fn campaign(
         resign.set(Some(lease));
         let (lost_tx, mut lost) = watch::channel(false);
         let keeper = tokio::spawn(keep_alive(etcd.clone(), lease, ttl, lost_tx));
+        verdict_if_led(&etcd, &role).await;
         let elected = loop {
             if *lost.borrow() || role.is_closed() {
                 break None;
@@ -185,6 +186,19 @@ async fn campaign(
         }
         resign.set(None);
         let _ = etcd.client().lease_client().revoke(lease).await;
+    }
+}
+
+/// Tells the engine at once that another daemon leads, when one does: the engine waits for
+/// the election's first verdict before it loads the fleet (`Engine::first_role`), so that a
+/// daemon about to be elected loads once, as the leader, rather than as a follower and again.
+async fn verdict_if_led(etcd: &EtcdStore, role: &watch::Sender<Role>) {
+    let mut election = etcd.client().election_client();
+    if let Ok(resp) = election.leader(ELECTION).await
+        && resp.kv().is_some()
+    {
+        // Same value, but a notification: the verdict is "follower".
+        role.send_modify(|_| {});
     }
 }
 

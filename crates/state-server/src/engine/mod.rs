@@ -59,6 +59,9 @@ const WATCH_QUEUE: usize = 4096;
 const START_RETRY: Duration = Duration::from_millis(500);
 /// How often the engine checks the store's health and retries a failed load.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
+/// How long a starting engine waits for the election's first verdict before it loads the
+/// fleet as a follower.
+const FIRST_VERDICT: Duration = Duration::from_secs(1);
 
 /// Who asked for a change, for the logs.
 #[derive(Clone, Copy, Debug)]
@@ -200,6 +203,18 @@ impl<S: Store> Engine<S> {
         let _ = self.ready().await;
     }
 
+    /// The role to load the fleet in first. A daemon that meets no leader is elected within
+    /// milliseconds; waiting for that verdict loads a big fleet once instead of twice (as a
+    /// follower, then again as the new leader). The election says at once when another daemon
+    /// leads; if it says nothing (etcd unreachable), the engine starts as a follower.
+    async fn first_role(&mut self) -> Role {
+        let role = self.roles.borrow_and_update().clone();
+        if role == Role::Follower {
+            let _ = tokio::time::timeout(FIRST_VERDICT, self.roles.changed()).await;
+        }
+        self.roles.borrow_and_update().clone()
+    }
+
     /// Stops leading (the election says so, or a fenced write failed).
     fn step_down(&mut self) {
         if !self.leading() {
@@ -233,7 +248,7 @@ impl<S: Store> Engine<S> {
     /// the fleet is loaded (and whenever a write failed or conflicted, until it is loaded
     /// again), commands are refused rather than answered from a fleet etcd may disagree with.
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let role = self.roles.borrow_and_update().clone();
+        let role = self.first_role().await;
         self.take_role(role).await;
         let mut tick = tokio::time::interval(HOUSEKEEPING);
         loop {

@@ -90,6 +90,9 @@ async fn a_real_scrape_moves_with_traffic_and_covers_the_dashboard() {
         )
     );
     assert_eq!(value(&after, "statemanager_leader"), 1.0);
+    // Elected at start with no other daemon about: the fleet was loaded once, as the leader,
+    // not as a follower and then again.
+    assert_eq!(value(&after, "statemanager_reloads_total"), 1.0, "{after}");
     assert_eq!(value(&after, "statemanager_store_up"), 1.0);
 
     // A refusal counts under its code.
