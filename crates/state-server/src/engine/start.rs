@@ -58,23 +58,26 @@ impl<S: Store> Engine<S> {
         let (watch_tx, watch_rx) = mpsc::channel(WATCH_QUEUE);
         // Dropping the old receiver ends the old watches.
         self.watch = watch_rx;
-        let snapshot = self.store.load(STATE_ROOT).await?;
         let mut stored = Observed::new();
         let mut loaded = 0usize;
-        for kv in &snapshot.kvs {
-            // History records are never compared, so their revisions are not kept.
-            if self.history.loaded(&kv.key) {
-                continue;
-            }
-            self.revisions.insert(kv.key.clone(), kv.mod_revision);
-            match stored.add(&kv.key, Some(&kv.value)) {
-                Ok(true) => loaded += 1,
-                Ok(false) => self.load_episode(kv),
-                Err(e) => {
-                    tracing::warn!(key = %kv.key, error = %e, "ignoring an unreadable stored value")
+        // Taken in page by page: the fleet is built beside one page, not beside all of etcd.
+        let store = self.store.clone();
+        let revision = store
+            .load_each(STATE_ROOT, |kv| {
+                // History records are never compared, so their revisions are not kept.
+                if self.history.loaded(&kv.key) {
+                    return;
                 }
-            }
-        }
+                match stored.add(&kv.key, Some(&kv.value)) {
+                    Ok(true) => loaded += 1,
+                    Ok(false) => self.load_episode(&kv),
+                    Err(e) => {
+                        tracing::warn!(key = %kv.key, error = %e, "ignoring an unreadable stored value")
+                    }
+                }
+                self.revisions.insert(kv.key, kv.mod_revision);
+            })
+            .await?;
         let topology = self.load_artifacts(&watch_tx).await?;
         let (fleet, repair) = Fleet::rebuild(&stored, &topology);
         self.fleet = fleet;
@@ -90,11 +93,11 @@ impl<S: Store> Engine<S> {
             self.effects(&repair, REPAIR);
         }
         self.store
-            .watch(STATE_ROOT, snapshot.revision + 1, watch_tx)
+            .watch(STATE_ROOT, revision + 1, watch_tx)
             .await?;
         tracing::info!(
             store = self.store.name(),
-            revision = snapshot.revision,
+            revision,
             states = loaded,
             containers = self.fleet.container_count(),
             artifacts = topology.len(),

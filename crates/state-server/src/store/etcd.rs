@@ -249,12 +249,19 @@ impl Store for EtcdStore {
     }
 
     async fn load(&self, prefix: &str) -> Result<Snapshot, StoreError> {
-        self.load_pages(prefix, 0).await
+        let mut kvs = Vec::new();
+        let revision = self.load_pages(prefix, 0, |kv| kvs.push(kv)).await?;
+        Ok(Snapshot { kvs, revision })
+    }
+
+    async fn load_each<F: FnMut(Kv) + Send>(&self, prefix: &str, each: F) -> Result<i64, StoreError> {
+        self.load_pages(prefix, 0, each).await
     }
 
     async fn load_at(&self, prefix: &str, revision: i64) -> Result<Option<Snapshot>, StoreError> {
-        match self.load_pages(prefix, revision).await {
-            Ok(snapshot) => Ok(Some(snapshot)),
+        let mut kvs = Vec::new();
+        match self.load_pages(prefix, revision, |kv| kvs.push(kv)).await {
+            Ok(revision) => Ok(Some(Snapshot { kvs, revision })),
             Err(e) if revision_gone(&e) => Ok(None),
             Err(e) => Err(e),
         }
@@ -339,22 +346,23 @@ impl Store for EtcdStore {
 }
 
 impl EtcdStore {
-    /// Every key under `prefix` at `revision` (0: the revision of the first page), in pages
-    /// (sized as [`FIRST_PAGE`] says) all read at that revision: one consistent view whatever
-    /// its size.
-    async fn load_pages(&self, prefix: &str, revision: i64) -> Result<Snapshot, StoreError> {
+    /// Every key under `prefix` at `revision` (0: the revision of the first page), handed to
+    /// `each` page by page (pages sized as [`FIRST_PAGE`] says), all read at that revision: one
+    /// consistent view whatever its size. Returns the revision.
+    async fn load_pages<F: FnMut(Kv) + Send>(
+        &self,
+        prefix: &str,
+        mut revision: i64,
+        mut each: F,
+    ) -> Result<i64, StoreError> {
         let end = prefix_end(prefix.as_bytes());
-        let mut snapshot = Snapshot {
-            revision,
-            ..Snapshot::default()
-        };
         let mut from = prefix.as_bytes().to_vec();
         let mut limit = FIRST_PAGE;
         loop {
             let mut options = GetOptions::new().with_range(end.clone()).with_limit(limit);
-            if snapshot.revision > 0 {
+            if revision > 0 {
                 // Every page is read at the first page's revision: one consistent view.
-                options = options.with_revision(snapshot.revision);
+                options = options.with_revision(revision);
             }
             let resp = match self
                 .call(|mut c| {
@@ -370,8 +378,8 @@ impl EtcdStore {
                 }
                 Err(e) => return Err(e),
             };
-            if snapshot.revision == 0 {
-                snapshot.revision = resp.header().map_or(0, |h| h.revision());
+            if revision == 0 {
+                revision = resp.header().map_or(0, |h| h.revision());
             }
             let bytes: usize = resp
                 .kvs()
@@ -380,14 +388,14 @@ impl EtcdStore {
                 .sum();
             limit = next_page(limit, bytes);
             for item in resp.kvs() {
-                snapshot.kvs.push(kv(item)?);
+                each(kv(item)?);
             }
             match resp.kvs().last() {
                 Some(last) if resp.more() => {
                     from = last.key().to_vec();
                     from.push(0);
                 }
-                _ => return Ok(snapshot),
+                _ => return Ok(revision),
             }
         }
     }

@@ -149,6 +149,22 @@ pub trait Store: Send + Sync + 'static {
     /// Every key under `prefix`, read at one revision (in pages, for a large prefix).
     fn load(&self, prefix: &str) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
 
+    /// Every key under `prefix`, read at one revision, handed to `each` in key order as it
+    /// arrives rather than gathered first: loading a big fleet holds one page at a time, not
+    /// the whole prefix beside what is built from it. Returns the revision. On an error, some
+    /// keys may have been handed over already.
+    fn load_each<F: FnMut(Kv) + Send>(
+        &self,
+        prefix: &str,
+        mut each: F,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send {
+        async move {
+            let snapshot = self.load(prefix).await?;
+            snapshot.kvs.into_iter().for_each(&mut each);
+            Ok(snapshot.revision)
+        }
+    }
+
     /// Every key under `prefix` as it was at `revision` (0: now), in pages; `None` when the
     /// store no longer holds that revision (compacted) or has not reached it. A store that
     /// keeps no history holds only the present.
@@ -213,6 +229,9 @@ impl Store for AnyStore {
     }
     async fn load(&self, prefix: &str) -> Result<Snapshot, StoreError> {
         delegate!(self, s => s.load(prefix).await)
+    }
+    async fn load_each<F: FnMut(Kv) + Send>(&self, prefix: &str, each: F) -> Result<i64, StoreError> {
+        delegate!(self, s => s.load_each(prefix, each).await)
     }
     async fn load_at(&self, prefix: &str, revision: i64) -> Result<Option<Snapshot>, StoreError> {
         delegate!(self, s => s.load_at(prefix, revision).await)
