@@ -80,7 +80,7 @@ pub enum MembersError {
 
 /// Decodes a stored membership value.
 pub fn decode(text: &str) -> Result<Vec<Member>, MembersError> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(text.bytes().filter(|b| *b == b'\n').count() + 1);
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
         let line_no = i + 1;
         let name_err = |error| MembersError::Name {
@@ -93,16 +93,27 @@ pub fn decode(text: &str) -> Result<Vec<Member>, MembersError> {
         else {
             return Err(MembersError::Shape { line: line_no });
         };
-        out.push(Member {
-            container: ContainerName::new(c).map_err(name_err)?,
-            model: (!m.is_empty())
+        // Lines are sorted by container, and containers are named after their model, so a
+        // node's model and package names repeat line after line: each is read (and held) once.
+        let last = out.last();
+        let model = match last.and_then(|l: &Member| l.model.as_ref()) {
+            Some(prev) if prev.as_str() == m => Some(prev.clone()),
+            _ => (!m.is_empty())
                 .then(|| ModelName::new(m))
                 .transpose()
                 .map_err(name_err)?,
-            package: (!p.is_empty())
+        };
+        let package = match last.and_then(|l: &Member| l.package.as_ref()) {
+            Some(prev) if prev.as_str() == p => Some(prev.clone()),
+            _ => (!p.is_empty())
                 .then(|| PackageName::new(p))
                 .transpose()
                 .map_err(name_err)?,
+        };
+        out.push(Member {
+            container: ContainerName::new(c).map_err(name_err)?,
+            model,
+            package,
         });
     }
     Ok(out)

@@ -17,11 +17,15 @@ impl Fleet {
     /// `topology` (an event per stored artifact). Returns it with the writes that bring the
     /// store's derived states to it, and the Reconciles for packages those writes put into
     /// Error.
-    pub fn rebuild(stored: &Observed, topology: &[Event]) -> (Fleet, Changes) {
+    /// `stored` is taken apart as the fleet is built (for a big fleet, the two are never held
+    /// whole at once).
+    pub fn rebuild(mut stored: Observed, topology: &[Event]) -> (Fleet, Changes) {
         let mut fleet = Fleet::new();
-        for (name, state) in &stored.containers {
+        let containers = core::mem::take(&mut stored.containers);
+        fleet.stored_containers.reserve(containers.len());
+        for (name, state) in containers {
             if let Some(s) = state {
-                fleet.stored_containers.insert(name.clone(), *s);
+                fleet.stored_containers.insert(name, s);
             }
         }
         // Stored outputs first, each as stored and counting nothing yet: the topology and the
@@ -51,20 +55,22 @@ impl Fleet {
         for event in topology {
             fleet.apply_event(event);
         }
-        for (node, members) in &stored.nodes {
+        fleet.owner.reserve(fleet.stored_containers.len());
+        for (node, members) in &mut stored.nodes {
             let Some((members, _)) = members else {
                 continue;
             };
             // A member whose container has no stored state is left out, as a node that no
-            // longer reports it.
-            let containers = members
-                .iter()
+            // longer reports it. The members are consumed; `difference` compares the stored
+            // text, which stays.
+            let containers = core::mem::take(members)
+                .into_iter()
                 .filter_map(|m| {
                     Some(ReportedContainer {
                         state: fleet.container_state(m.container.as_str())?,
-                        name: m.container.clone(),
-                        model: m.model.clone(),
-                        package: m.package.clone(),
+                        name: m.container,
+                        model: m.model,
+                        package: m.package,
                     })
                 })
                 .collect();
@@ -73,7 +79,9 @@ impl Fleet {
                 containers,
             });
         }
-        let repair = fleet.difference(stored);
+        // Reported containers moved out of it; what is left is small.
+        fleet.stored_containers.shrink_to_fit();
+        let repair = fleet.difference(&stored);
         (fleet, repair)
     }
 

@@ -228,7 +228,7 @@ pub(crate) fn check_rebuild(step: usize, fleet: &Fleet, naive: &Naive, store: &S
         scenario: s.clone(),
         target: t.clone(),
     }));
-    let (rebuilt, repair) = Fleet::rebuild(&stored, &topology);
+    let (rebuilt, repair) = Fleet::rebuild(stored, &topology);
     assert_eq!(
         fleet_snapshot(&rebuilt),
         fleet_snapshot(fleet),

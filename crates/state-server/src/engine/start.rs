@@ -79,7 +79,7 @@ impl<S: Store> Engine<S> {
             })
             .await?;
         let topology = self.load_artifacts(&watch_tx).await?;
-        let (fleet, repair) = Fleet::rebuild(&stored, &topology);
+        let (fleet, repair) = Fleet::rebuild(stored, &topology);
         self.fleet = fleet;
         if !repair.writes_nothing() && self.leading() {
             // What a half-written plan, or containers that changed while no daemon ran, left.
