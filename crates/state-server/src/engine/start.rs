@@ -92,9 +92,7 @@ impl<S: Store> Engine<S> {
             }
             self.effects(&repair, REPAIR);
         }
-        self.store
-            .watch(STATE_ROOT, revision + 1, watch_tx)
-            .await?;
+        self.store.watch(STATE_ROOT, revision + 1, watch_tx).await?;
         tracing::info!(
             store = self.store.name(),
             revision,

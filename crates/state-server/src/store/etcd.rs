@@ -254,7 +254,11 @@ impl Store for EtcdStore {
         Ok(Snapshot { kvs, revision })
     }
 
-    async fn load_each<F: FnMut(Kv) + Send>(&self, prefix: &str, each: F) -> Result<i64, StoreError> {
+    async fn load_each<F: FnMut(Kv) + Send>(
+        &self,
+        prefix: &str,
+        each: F,
+    ) -> Result<i64, StoreError> {
         self.load_pages(prefix, 0, each).await
     }
 

@@ -230,7 +230,11 @@ impl Store for AnyStore {
     async fn load(&self, prefix: &str) -> Result<Snapshot, StoreError> {
         delegate!(self, s => s.load(prefix).await)
     }
-    async fn load_each<F: FnMut(Kv) + Send>(&self, prefix: &str, each: F) -> Result<i64, StoreError> {
+    async fn load_each<F: FnMut(Kv) + Send>(
+        &self,
+        prefix: &str,
+        each: F,
+    ) -> Result<i64, StoreError> {
         delegate!(self, s => s.load_each(prefix, each).await)
     }
     async fn load_at(&self, prefix: &str, revision: i64) -> Result<Option<Snapshot>, StoreError> {
