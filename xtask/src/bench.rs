@@ -98,6 +98,9 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
+/// The per-entry goal: twice as fast as the 156 ns measured when it was set.
+const ENTRY_GOAL_NS: f64 = 78.0;
+
 /// The criterion results as summary sections: parsing and evaluation per call, cascade per
 /// event, and the goals.
 fn core_sections(est: &Estimates) -> Vec<Section> {
@@ -177,6 +180,15 @@ fn core_sections(est: &Estimates) -> Vec<Section> {
             "cascade/reference/10000",
         )
         .goal("≥ 50x", 50.0),
+        // The goal is a number (twice as fast as the 156 ns it measured), so the
+        // baseline is that number; the same run's reference is in the section below.
+        Row::new(
+            "one ContainerInfo entry: name, model, state (baseline: the goal, 78 ns)",
+            t("parse/classify/ours"),
+            Some(ENTRY_GOAL_NS),
+            Unit::Nanos,
+        )
+        .goal("≤ 78 ns (ratio ≥ 1x)", 1.0),
     ];
 
     vec![
