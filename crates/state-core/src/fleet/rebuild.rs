@@ -17,17 +17,15 @@ impl Fleet {
     /// `topology` (an event per stored artifact). Returns it with the writes that bring the
     /// store's derived states to it, and the Reconciles for packages those writes put into
     /// Error.
+    ///
     /// `stored` is taken apart as the fleet is built (for a big fleet, the two are never held
     /// whole at once).
     pub fn rebuild(mut stored: Observed, topology: &[Event]) -> (Fleet, Changes) {
         let mut fleet = Fleet::new();
-        let containers = core::mem::take(&mut stored.containers);
-        fleet.stored_containers.reserve(containers.len());
-        for (name, state) in containers {
-            if let Some(s) = state {
-                fleet.stored_containers.insert(name, s);
-            }
-        }
+        // Container states wait in the loaded map: each node's replay below takes its own out
+        // of it, and only those no node lists become stored (not reported) containers. Moving
+        // them all into the fleet's table first would hold both tables at once.
+        let mut containers = core::mem::take(&mut stored.containers);
         // Stored outputs first, each as stored and counting nothing yet: the topology and the
         // memberships below are applied as events, which count every container and model.
         for (name, state) in &stored.models {
@@ -55,7 +53,7 @@ impl Fleet {
         for event in topology {
             fleet.apply_event(event);
         }
-        fleet.owner.reserve(fleet.stored_containers.len());
+        fleet.owner.reserve(containers.len());
         for (node, members) in &mut stored.nodes {
             let Some((members, _)) = members else {
                 continue;
@@ -63,11 +61,16 @@ impl Fleet {
             // A member whose container has no stored state is left out, as a node that no
             // longer reports it. The members are consumed; `difference` compares the stored
             // text, which stays.
-            let containers = core::mem::take(members)
+            let list = core::mem::take(members)
                 .into_iter()
                 .filter_map(|m| {
+                    // Listed by an earlier node too: the fleet has it as reported there.
+                    let state = match containers.remove(&m.container) {
+                        Some(state) => state,
+                        None => fleet.container_state(m.container.as_str()),
+                    };
                     Some(ReportedContainer {
-                        state: fleet.container_state(m.container.as_str())?,
+                        state: state?,
                         name: m.container,
                         model: m.model,
                         package: m.package,
@@ -76,11 +79,12 @@ impl Fleet {
                 .collect();
             fleet.apply_event(&Event::NodeReport {
                 node: node.clone(),
-                containers,
+                containers: list,
             });
         }
-        // Reported containers moved out of it; what is left is small.
-        fleet.stored_containers.shrink_to_fit();
+        fleet
+            .stored_containers
+            .extend(containers.into_iter().filter_map(|(name, s)| Some((name, s?))));
         let repair = fleet.difference(&stored);
         (fleet, repair)
     }
