@@ -49,7 +49,7 @@ impl<S: Store> Engine<S> {
                 .iter()
                 .any(|m| m.package == package && m.episode == revision);
             // The load's repair (or an answer just recorded) may have ended or rewritten it.
-            let current = self.revisions.get(&episode_key(&package)) == Some(&revision);
+            let current = self.revisions.get(episode_key(&package).as_str()) == Some(&revision);
             if answered || !current {
                 continue;
             }
@@ -70,7 +70,7 @@ impl<S: Store> Engine<S> {
             return;
         }
         let key = episode_key(&delivered.package);
-        if self.revisions.get(&key) != Some(&delivered.episode) {
+        if self.revisions.get(key.as_str()) != Some(&delivered.episode) {
             return;
         }
         let value = Episode {

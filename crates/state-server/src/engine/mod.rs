@@ -86,8 +86,9 @@ pub const SERVICE_NAME: &str = "statemanager.StateManagerConnection";
 pub struct Engine<S: Store> {
     store: Arc<S>,
     fleet: Fleet,
-    /// Last known mod revision of every state and artifact key we know of.
-    revisions: HashMap<String, i64>,
+    /// Last known mod revision of every state and artifact key we know of: one entry per
+    /// stored key, so its keys are boxed (no spare capacity) and hashed with foldhash.
+    revisions: hashbrown::HashMap<Box<str>, i64>,
     cfg: EngineConfig,
     reconciler: Reconciler,
     health: HealthReporter,
@@ -145,7 +146,7 @@ impl<S: Store> Engine<S> {
         let engine = Engine {
             store,
             fleet: Fleet::new(),
-            revisions: HashMap::new(),
+            revisions: hashbrown::HashMap::new(),
             cfg,
             reconciler,
             health,

@@ -75,7 +75,7 @@ impl<S: Store> Engine<S> {
                         tracing::warn!(key = %kv.key, error = %e, "ignoring an unreadable stored value")
                     }
                 }
-                self.revisions.insert(kv.key, kv.mod_revision);
+                self.revisions.insert(kv.key.into_boxed_str(), kv.mod_revision);
             })
             .await?;
         let topology = self.load_artifacts(&watch_tx).await?;

@@ -61,12 +61,12 @@ impl<S: Store> Engine<S> {
             if key.starts_with(HISTORY_PREFIX) {
                 continue;
             }
-            if self.revisions.get(key).is_some_and(|r| *r >= revision) {
+            if self.revisions.get(key.as_str()).is_some_and(|r| *r >= revision) {
                 continue;
             }
             match value {
-                Some(_) => self.revisions.insert(key.clone(), revision),
-                None => self.revisions.remove(key),
+                Some(_) => self.revisions.insert(key.as_str().into(), revision),
+                None => self.revisions.remove(key.as_str()),
             };
             if let Err(e) = seen.add(key, value.as_deref()) {
                 tracing::warn!(key = %key, error = %e, "ignoring an unreadable value written by another writer");

@@ -87,7 +87,7 @@ impl<S: Store> Engine<S> {
         };
         for w in writes {
             if !w.record {
-                let expected = self.revisions.get(&w.key).copied().unwrap_or(0);
+                let expected = self.revisions.get(w.key.as_str()).copied().unwrap_or(0);
                 txn.compares.push((w.key.clone(), expected));
             }
             match &w.value {
@@ -125,9 +125,9 @@ impl<S: Store> Engine<S> {
                 self.own.insert(revision);
                 for w in writes.filter(|w| !w.record) {
                     if w.value.is_some() {
-                        self.revisions.insert(w.key.clone(), revision);
+                        self.revisions.insert(w.key.as_str().into(), revision);
                     } else {
-                        self.revisions.remove(&w.key);
+                        self.revisions.remove(w.key.as_str());
                     }
                 }
                 Ok(Written::All)
