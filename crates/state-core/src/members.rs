@@ -10,7 +10,7 @@ use alloc::{string::String, vec::Vec};
 
 use crate::{
     error::NameError,
-    name::{ContainerName, ModelName, PackageName},
+    name::{ContainerName, ModelName, PackageName, validate_name},
 };
 
 /// One container of a node.
@@ -78,6 +78,40 @@ pub enum MembersError {
     },
 }
 
+/// Checks a stored membership value as [`decode`] would read it, without building it.
+pub fn check(text: &str) -> Result<(), MembersError> {
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+        let line_no = i + 1;
+        let (c, m, p) = fields(line).ok_or(MembersError::Shape { line: line_no })?;
+        let name_err = |error| MembersError::Name {
+            line: line_no,
+            error,
+        };
+        validate_name(ContainerName::KIND, c).map_err(name_err)?;
+        if !m.is_empty() {
+            validate_name(ModelName::KIND, m).map_err(name_err)?;
+        }
+        if !p.is_empty() {
+            validate_name(PackageName::KIND, p).map_err(name_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Decodes a value [`check`] accepted (anything unreadable in it is left out).
+pub fn decode_checked(text: &str) -> Vec<Member> {
+    decode(text).unwrap_or_default()
+}
+
+/// A line's three tab-separated fields.
+fn fields(line: &str) -> Option<(&str, &str, &str)> {
+    let mut fields = line.split('\t');
+    match (fields.next(), fields.next(), fields.next(), fields.next()) {
+        (Some(c), Some(m), Some(p), None) => Some((c, m, p)),
+        _ => None,
+    }
+}
+
 /// Decodes a stored membership value.
 pub fn decode(text: &str) -> Result<Vec<Member>, MembersError> {
     let mut out = Vec::with_capacity(text.bytes().filter(|b| *b == b'\n').count() + 1);
@@ -87,12 +121,7 @@ pub fn decode(text: &str) -> Result<Vec<Member>, MembersError> {
             line: line_no,
             error,
         };
-        let mut fields = line.split('\t');
-        let (Some(c), Some(m), Some(p), None) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
-            return Err(MembersError::Shape { line: line_no });
-        };
+        let (c, m, p) = fields(line).ok_or(MembersError::Shape { line: line_no })?;
         // Lines are sorted by container, and containers are named after their model, so a
         // node's model and package names repeat line after line: each is read (and held) once.
         let last = out.last();
@@ -140,6 +169,10 @@ mod tests {
         assert_eq!(back[0].container, a);
         assert_eq!(back[1].package, None);
         assert!(decode("a\tb\n").is_err());
+        assert_eq!(check(&text), Ok(()));
+        assert_eq!(check("a\tb\n"), decode("a\tb\n").map(|_| ()));
+        assert_eq!(check("a\t../b\t\n"), decode("a\t../b\t\n").map(|_| ()));
+        assert_eq!(check("a\tb\t\tc\n"), decode("a\tb\t\tc\n").map(|_| ()));
         assert_eq!(
             decode("a\t../b\t\n").map_err(|e| alloc::format!("{e}")),
             Err(alloc::string::String::from(

@@ -16,7 +16,7 @@ use crate::{
     container::ReportedContainer,
     error::ParseStateError,
     key::{StateKey, parse_node_key},
-    members::{self, Member, MembersError},
+    members::{self, MembersError},
     name::{ContainerName, ModelName, NodeName, PackageName, ScenarioName},
 };
 
@@ -36,7 +36,9 @@ pub enum UnreadableValue {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observed {
     pub(super) containers: BTreeMap<ContainerName, Option<ContainerState>>,
-    pub(super) nodes: BTreeMap<NodeName, Option<(Vec<Member>, alloc::string::String)>>,
+    /// Node memberships as stored (checked readable when added, decoded where used: a whole
+    /// fleet's decoded lists are never held beside the fleet built from them).
+    pub(super) nodes: BTreeMap<NodeName, Option<alloc::string::String>>,
     pub(super) models: BTreeMap<ModelName, Option<ModelState>>,
     pub(super) packages: BTreeMap<PackageName, Option<PackageState>>,
     pub(super) scenarios: BTreeMap<ScenarioName, Option<ScenarioState>>,
@@ -53,7 +55,7 @@ impl Observed {
     pub fn add(&mut self, key: &str, value: Option<&str>) -> Result<bool, UnreadableValue> {
         if let Some(node) = parse_node_key(key) {
             let members = value
-                .map(|v| members::decode(v).map(|m| (m, v.into())))
+                .map(|v| members::check(v).map(|()| v.into()))
                 .transpose()?;
             self.nodes.insert(node, members);
             return Ok(true);
@@ -103,10 +105,10 @@ impl Fleet {
         let mut covered = hashbrown::HashSet::new();
         // A node whose membership changed reports its new list, each container in its newest
         // known state; a member with no state anywhere is left out, as at start-up.
-        for (node, members) in &seen.nodes {
-            let list = members.as_ref().map_or(&[][..], |(m, _)| &m[..]);
+        for (node, text) in &seen.nodes {
+            let list = text.as_deref().map(members::decode_checked).unwrap_or_default();
             let mut report = Vec::with_capacity(list.len());
-            for m in list {
+            for m in &list {
                 covered.insert(m.container.clone());
                 let state = match seen.containers.get(&m.container) {
                     Some(stored) => *stored,
@@ -221,7 +223,7 @@ impl Changes {
             .retain(|c| seen.containers.get(c) != Some(&None));
         self.nodes.retain(|(n, v)| match (seen.nodes.get(n), v) {
             (Some(None), None) => false,
-            (Some(Some((_, stored))), Some(v)) => stored != v,
+            (Some(Some(stored)), Some(v)) => stored != v,
             _ => true,
         });
         self.models

@@ -54,14 +54,13 @@ impl Fleet {
             fleet.apply_event(event);
         }
         fleet.owner.reserve(containers.len());
-        for (node, members) in &mut stored.nodes {
-            let Some((members, _)) = members else {
+        for (node, text) in &stored.nodes {
+            let Some(text) = text else {
                 continue;
             };
             // A member whose container has no stored state is left out, as a node that no
-            // longer reports it. The members are consumed; `difference` compares the stored
-            // text, which stays.
-            let list = core::mem::take(members)
+            // longer reports it.
+            let list = members::decode_checked(text)
                 .into_iter()
                 .filter_map(|m| {
                     // Listed by an earlier node too: the fleet has it as reported there.
@@ -98,7 +97,7 @@ impl Fleet {
                     .map(|(c, e)| (c, e.model.as_ref(), e.package.as_ref())),
             );
             let held = stored.nodes.get(node).and_then(|m| m.as_ref());
-            if held.map(|(_, v)| v) != Some(&value) {
+            if held != Some(&value) {
                 changes.nodes.push((node.clone(), Some(value)));
             }
         }
