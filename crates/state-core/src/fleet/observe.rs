@@ -106,7 +106,10 @@ impl Fleet {
         // A node whose membership changed reports its new list, each container in its newest
         // known state; a member with no state anywhere is left out, as at start-up.
         for (node, text) in &seen.nodes {
-            let list = text.as_deref().map(members::decode_checked).unwrap_or_default();
+            let list = text
+                .as_deref()
+                .map(members::decode_checked)
+                .unwrap_or_default();
             let mut report = Vec::with_capacity(list.len());
             for m in &list {
                 covered.insert(m.container.clone());

@@ -81,9 +81,11 @@ impl Fleet {
                 containers: list,
             });
         }
-        fleet
-            .stored_containers
-            .extend(containers.into_iter().filter_map(|(name, s)| Some((name, s?))));
+        fleet.stored_containers.extend(
+            containers
+                .into_iter()
+                .filter_map(|(name, s)| Some((name, s?))),
+        );
         let repair = fleet.difference(&stored);
         (fleet, repair)
     }

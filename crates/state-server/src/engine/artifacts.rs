@@ -47,7 +47,8 @@ impl<S: Store> Engine<S> {
             let snapshot = self.store.load(prefix).await?;
             let from = snapshot.revision + 1;
             for kv in snapshot.kvs {
-                self.revisions.insert(kv.key.as_str().into(), kv.mod_revision);
+                self.revisions
+                    .insert(kv.key.as_str().into(), kv.mod_revision);
                 events.extend(artifact_event(&kv));
             }
             self.store.watch(prefix, from, watch_tx.clone()).await?;
@@ -64,7 +65,8 @@ impl<S: Store> Engine<S> {
         {
             return;
         }
-        self.revisions.insert(kv.key.as_str().into(), kv.mod_revision);
+        self.revisions
+            .insert(kv.key.as_str().into(), kv.mod_revision);
         if let Some(event) = artifact_event(&kv) {
             tracing::info!(key = %kv.key, "topology updated");
             self.topology(event).await;

@@ -168,7 +168,10 @@ impl<S: Store> Engine<S> {
                 continue;
             };
             // The episode is the revision its record was stored at, just now.
-            let episode = self.revisions.get(episode_key(&r.package).as_str()).copied();
+            let episode = self
+                .revisions
+                .get(episode_key(&r.package).as_str())
+                .copied();
             match episode {
                 Some(episode) if self.leading() => self.reconciler.send(Message::Entered {
                     package: r.package.clone(),

@@ -61,7 +61,11 @@ impl<S: Store> Engine<S> {
             if key.starts_with(HISTORY_PREFIX) {
                 continue;
             }
-            if self.revisions.get(key.as_str()).is_some_and(|r| *r >= revision) {
+            if self
+                .revisions
+                .get(key.as_str())
+                .is_some_and(|r| *r >= revision)
+            {
                 continue;
             }
             match value {
