@@ -10,12 +10,12 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use etcd_client::{Client, GetOptions, Txn, TxnOp};
+use etcd_client::{Client, Txn, TxnOp};
 use serde_json::{Value, json};
 use state_server::{
     pb::statemanager::state_manager_connection_client::StateManagerConnectionClient,
     // Paged as the daemon pages its own start-up read.
-    store::etcd::{FIRST_PAGE, next_page},
+    store::pages::Pages,
 };
 
 use crate::Opts;
@@ -67,36 +67,15 @@ pub async fn populate(o: &Opts) -> Result<Value> {
 
 /// Reads a prefix in pages pinned to the first page's revision; returns the keys read.
 async fn read_prefix(client: &mut Client, prefix: &str) -> Result<usize> {
-    let mut end = prefix.as_bytes().to_vec();
-    if let Some(last) = end.last_mut() {
-        *last += 1;
-    }
-    let mut from = prefix.as_bytes().to_vec();
-    let mut revision = 0;
+    let mut pages = Pages::new(prefix, 0);
     let mut count = 0;
-    let mut limit = FIRST_PAGE;
     loop {
-        let mut options = GetOptions::new().with_range(end.clone()).with_limit(limit);
-        if revision > 0 {
-            options = options.with_revision(revision);
-        }
-        let resp = client.get(from.clone(), Some(options)).await?;
-        if revision == 0 {
-            revision = resp.header().map_or(0, |h| h.revision());
-        }
-        count += resp.kvs().len();
-        let bytes: usize = resp
-            .kvs()
-            .iter()
-            .map(|k| k.key().len() + k.value().len())
-            .sum();
-        limit = next_page(limit, bytes);
-        match resp.kvs().last() {
-            Some(last) if resp.more() => {
-                from = last.key().to_vec();
-                from.push(0);
-            }
-            _ => return Ok(count),
+        let page = client
+            .get(pages.from.clone(), Some(pages.options()))
+            .await?;
+        count += page.kvs().len();
+        if !pages.advance(&page) {
+            return Ok(count);
         }
     }
 }

@@ -14,31 +14,7 @@ use etcd_client::{
 };
 use tokio::sync::mpsc;
 
-use super::{Changes, Committed, Kv, Snapshot, Store, StoreError, WatchEvent, Write};
-
-/// Keys in the first page of a prefix read. Later pages grow while they are small and shrink
-/// when large ([`SMALL_PAGE`], [`LARGE_PAGE`]): etcd 3.4 walks the whole rest of the range
-/// for every page before applying the limit, so a read costs pages × keys, and 500-key pages
-/// made a million containers take minutes to load. A page over the client's 4 MiB message
-/// limit (memberships of thousands of containers) is read again at half the size.
-pub const FIRST_PAGE: i64 = 500;
-/// The largest page, in keys.
-const MAX_PAGE: i64 = 16_384;
-/// A page smaller than this doubles the next one.
-const SMALL_PAGE: usize = 256 * 1024;
-/// A page larger than this halves the next one.
-const LARGE_PAGE: usize = 1024 * 1024;
-
-/// The keys of the page after one of `limit` keys that held `bytes` of keys and values.
-pub fn next_page(limit: i64, bytes: usize) -> i64 {
-    if bytes < SMALL_PAGE {
-        (limit * 2).min(MAX_PAGE)
-    } else if bytes > LARGE_PAGE {
-        (limit / 2).max(1)
-    } else {
-        limit
-    }
-}
+use super::{Changes, Committed, Kv, Snapshot, Store, StoreError, WatchEvent, Write, pages::Pages};
 
 /// Whether etcd refused a read because the revision asked for is compacted or in the future.
 fn revision_gone(e: &StoreError) -> bool {
@@ -90,19 +66,6 @@ fn kv(item: &etcd_client::KeyValue) -> Result<Kv, StoreError> {
             .to_owned(),
         mod_revision: item.mod_revision(),
     })
-}
-
-/// The end of the key range holding every key that starts with `prefix`.
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    // Every byte was 0xff (or the prefix is empty): to the end of the key space.
-    vec![0]
 }
 
 /// How the daemon proves itself to etcd: TLS (the CA of etcd's certificate, and a client
@@ -351,55 +314,33 @@ impl Store for EtcdStore {
 
 impl EtcdStore {
     /// Every key under `prefix` at `revision` (0: the revision of the first page), handed to
-    /// `each` page by page (pages sized as [`FIRST_PAGE`] says), all read at that revision: one
-    /// consistent view whatever its size. Returns the revision.
+    /// `each` page by page ([`Pages`]), all read at that revision: one consistent view whatever
+    /// its size. Returns the revision.
     async fn load_pages<F: FnMut(Kv) + Send>(
         &self,
         prefix: &str,
-        mut revision: i64,
+        revision: i64,
         mut each: F,
     ) -> Result<i64, StoreError> {
-        let end = prefix_end(prefix.as_bytes());
-        let mut from = prefix.as_bytes().to_vec();
-        let mut limit = FIRST_PAGE;
+        let mut pages = Pages::new(prefix, revision);
         loop {
-            let mut options = GetOptions::new().with_range(end.clone()).with_limit(limit);
-            if revision > 0 {
-                // Every page is read at the first page's revision: one consistent view.
-                options = options.with_revision(revision);
-            }
-            let resp = match self
+            let (from, options) = (pages.from.clone(), pages.options());
+            let page = match self
                 .call(|mut c| {
                     let (from, options) = (from.clone(), options.clone());
                     async move { c.get(from, Some(options)).await }
                 })
                 .await
             {
-                Ok(resp) => resp,
-                Err(e) if page_too_large(&e) && limit > 1 => {
-                    limit = (limit / 2).max(1);
-                    continue;
-                }
+                Ok(page) => page,
+                Err(e) if page_too_large(&e) && pages.halve() => continue,
                 Err(e) => return Err(e),
             };
-            if revision == 0 {
-                revision = resp.header().map_or(0, |h| h.revision());
-            }
-            let bytes: usize = resp
-                .kvs()
-                .iter()
-                .map(|k| k.key().len() + k.value().len())
-                .sum();
-            limit = next_page(limit, bytes);
-            for item in resp.kvs() {
+            for item in page.kvs() {
                 each(kv(item)?);
             }
-            match resp.kvs().last() {
-                Some(last) if resp.more() => {
-                    from = last.key().to_vec();
-                    from.push(0);
-                }
-                _ => return Ok(revision),
+            if !pages.advance(&page) {
+                return Ok(pages.revision);
             }
         }
     }

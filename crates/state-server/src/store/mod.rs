@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 pub mod embedded;
 pub mod etcd;
+pub mod pages;
 
 /// One stored key with its value and the revision that last modified it.
 #[derive(Clone, Debug, PartialEq, Eq)]
