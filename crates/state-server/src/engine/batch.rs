@@ -7,7 +7,7 @@
 //! is read again from etcd (which holds every group that was stored) and that group's reports
 //! are stored one by one, exactly as if they had arrived alone.
 
-use std::{collections::HashSet, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use state_core::{
     fleet::{Changes, Event},
@@ -46,10 +46,10 @@ struct Planned {
 /// A group whose transaction is on its way to the store.
 struct InFlight {
     planned: Vec<Planned>,
+    /// Its writes: a group writing any of the same keys waits until it is stored.
     writes: WriteSet,
-    txn: Write,
-    /// The keys it writes: a group writing any of them waits until it is stored.
-    keys: HashSet<String>,
+    /// Shared with the task that sends it.
+    txn: Arc<Write>,
     task: JoinHandle<(Result<Committed, StoreError>, Duration)>,
 }
 
@@ -172,10 +172,11 @@ impl<S: Store> Engine<S> {
     async fn launch(&mut self, group: Group, flight: &mut Vec<InFlight>) {
         let Group { planned, writes } = group;
         self.metrics.group_reports.observe(planned.len() as f64);
-        let keys: HashSet<String> = writes.iter().map(|w| w.key.clone()).collect();
-        let overlaps = flight
-            .iter()
-            .any(|f| !f.keys.is_disjoint(&keys) || keys.is_empty());
+        let keys: HashSet<&str> = writes.iter().map(|w| w.key.as_str()).collect();
+        let overlaps = keys.is_empty()
+            || flight
+                .iter()
+                .any(|f| f.writes.iter().any(|w| keys.contains(w.key.as_str())));
         if overlaps || flight.len() >= IN_FLIGHT {
             self.settle(flight).await;
         }
@@ -190,9 +191,9 @@ impl<S: Store> Engine<S> {
             self.answer(planned);
             return;
         }
-        let txn = self.transaction(writes.iter());
+        let txn = Arc::new(self.transaction(writes.iter()));
         let store = self.store.clone();
-        let sent = txn.clone();
+        let sent = Arc::clone(&txn);
         let task = tokio::spawn(async move {
             let started = std::time::Instant::now();
             let outcome = store.commit(&sent).await;
@@ -202,7 +203,6 @@ impl<S: Store> Engine<S> {
             planned,
             writes,
             txn,
-            keys,
             task,
         });
     }
