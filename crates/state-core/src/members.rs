@@ -78,24 +78,41 @@ pub enum MembersError {
     },
 }
 
+/// One line of a stored value, its names checked: container, model, package.
+type Row<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
+
+/// The lines of a stored value, each split into its fields and its names checked.
+fn rows(text: &str) -> impl Iterator<Item = Result<Row<'_>, MembersError>> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(i, line)| {
+            let line_no = i + 1;
+            let mut fields = line.split('\t');
+            let (Some(c), Some(m), Some(p), None) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                return Err(MembersError::Shape { line: line_no });
+            };
+            let name_err = |error| MembersError::Name {
+                line: line_no,
+                error,
+            };
+            let (m, p) = ((!m.is_empty()).then_some(m), (!p.is_empty()).then_some(p));
+            validate_name(ContainerName::KIND, c).map_err(name_err)?;
+            if let Some(m) = m {
+                validate_name(ModelName::KIND, m).map_err(name_err)?;
+            }
+            if let Some(p) = p {
+                validate_name(PackageName::KIND, p).map_err(name_err)?;
+            }
+            Ok((c, m, p))
+        })
+}
+
 /// Checks a stored membership value as [`decode`] would read it, without building it.
 pub fn check(text: &str) -> Result<(), MembersError> {
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
-        let line_no = i + 1;
-        let (c, m, p) = fields(line).ok_or(MembersError::Shape { line: line_no })?;
-        let name_err = |error| MembersError::Name {
-            line: line_no,
-            error,
-        };
-        validate_name(ContainerName::KIND, c).map_err(name_err)?;
-        if !m.is_empty() {
-            validate_name(ModelName::KIND, m).map_err(name_err)?;
-        }
-        if !p.is_empty() {
-            validate_name(PackageName::KIND, p).map_err(name_err)?;
-        }
-    }
-    Ok(())
+    rows(text).try_for_each(|row| row.map(drop))
 }
 
 /// Decodes a value [`check`] accepted (anything unreadable in it is left out).
@@ -103,44 +120,24 @@ pub fn decode_checked(text: &str) -> Vec<Member> {
     decode(text).unwrap_or_default()
 }
 
-/// A line's three tab-separated fields.
-fn fields(line: &str) -> Option<(&str, &str, &str)> {
-    let mut fields = line.split('\t');
-    match (fields.next(), fields.next(), fields.next(), fields.next()) {
-        (Some(c), Some(m), Some(p), None) => Some((c, m, p)),
-        _ => None,
-    }
-}
-
 /// Decodes a stored membership value.
 pub fn decode(text: &str) -> Result<Vec<Member>, MembersError> {
-    let mut out = Vec::with_capacity(text.bytes().filter(|b| *b == b'\n').count() + 1);
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
-        let line_no = i + 1;
-        let name_err = |error| MembersError::Name {
-            line: line_no,
-            error,
-        };
-        let (c, m, p) = fields(line).ok_or(MembersError::Shape { line: line_no })?;
+    let mut out: Vec<Member> = Vec::with_capacity(text.bytes().filter(|b| *b == b'\n').count() + 1);
+    for row in rows(text) {
+        let (c, m, p) = row?;
         // Lines are sorted by container, and containers are named after their model, so a
         // node's model and package names repeat line after line: each is read (and held) once.
         let last = out.last();
-        let model = match last.and_then(|l: &Member| l.model.as_ref()) {
-            Some(prev) if prev.as_str() == m => Some(prev.clone()),
-            _ => (!m.is_empty())
-                .then(|| ModelName::new(m))
-                .transpose()
-                .map_err(name_err)?,
-        };
-        let package = match last.and_then(|l: &Member| l.package.as_ref()) {
-            Some(prev) if prev.as_str() == p => Some(prev.clone()),
-            _ => (!p.is_empty())
-                .then(|| PackageName::new(p))
-                .transpose()
-                .map_err(name_err)?,
-        };
+        let model = m.map(|m| match last.and_then(|l| l.model.as_ref()) {
+            Some(prev) if prev.as_str() == m => prev.clone(),
+            _ => ModelName::checked(m),
+        });
+        let package = p.map(|p| match last.and_then(|l| l.package.as_ref()) {
+            Some(prev) if prev.as_str() == p => prev.clone(),
+            _ => PackageName::checked(p),
+        });
         out.push(Member {
-            container: ContainerName::new(c).map_err(name_err)?,
+            container: ContainerName::checked(c),
             model,
             package,
         });

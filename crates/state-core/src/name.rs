@@ -94,6 +94,14 @@ macro_rules! name_type {
                 Ok($name(Arc::from(name)))
             }
 
+            /// Wraps a name the caller has already checked with [`validate_name`] for this
+            /// kind (so it is not checked twice).
+            #[allow(dead_code, reason = "only the kinds stored in node memberships use it")]
+            pub(crate) fn checked(name: &str) -> Self {
+                debug_assert!(validate_name($kind, name).is_ok(), "{name:?}");
+                $name(Arc::from(name))
+            }
+
             /// The name as text.
             pub fn as_str(&self) -> &str {
                 &self.0
