@@ -14,19 +14,23 @@
 //! must be `application/json`, which a browser never sends cross-origin without asking first,
 //! so another site cannot make a visitor's browser post one.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc};
 
 use axum::{
     Json, Router,
     extract::{Query, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
-    response::sse::{Event, KeepAlive, Sse},
+    http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 use state_core::kind::Kind;
 use tokio_stream::{Stream, StreamExt as _};
-use tonic::Request;
+use tonic::{Code, Request, Status};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
@@ -41,9 +45,6 @@ use crate::{
     store::AnyStore,
     watch,
 };
-
-/// How long `/v1/fleet` waits for the engine.
-const ENGINE_WAIT: Duration = Duration::from_secs(5);
 
 /// What the HTTP handlers share.
 #[derive(Clone, Debug)]
@@ -72,18 +73,62 @@ pub fn router(api: HttpApi) -> Router {
         .route("/v1/fleet", get(fleet))
         .route("/v1/state-change", post(state_change))
         .with_state(api);
-    if origins.is_empty() {
-        return routes;
+    let routes = if origins.is_empty() {
+        routes
+    } else {
+        routes.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins.clone()))
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    header::HeaderName::from_static("last-event-id"),
+                ]),
+        )
+    };
+    // Outermost: the CORS layer would answer any preflight 200, granting nothing.
+    routes.layer(middleware::from_fn_with_state(
+        Arc::new(origins),
+        refuse_foreign_preflight,
+    ))
+}
+
+/// Answers a CORS preflight from an origin not allowed with 403 and the reason, rather than
+/// 200 without a grant: a browser refuses either, but a person reading the exchange sees why.
+async fn refuse_foreign_preflight(
+    State(allowed): State<Arc<Vec<HeaderValue>>>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    if request.method() == Method::OPTIONS
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && let Some(origin) = headers.get(header::ORIGIN)
+        && !allowed.contains(origin)
+    {
+        let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+        return (
+            StatusCode::FORBIDDEN,
+            format!("origin {origin:?} may not call this API (the daemon's --allow-origin)\n"),
+        )
+            .into_response();
     }
-    routes.layer(
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST])
-            .allow_headers([
-                header::CONTENT_TYPE,
-                header::HeaderName::from_static("last-event-id"),
-            ]),
-    )
+    next.run(request).await
+}
+
+/// The HTTP status of a gRPC refusal: the caller's fault, whom it may not be, or the daemon
+/// that cannot answer now.
+fn refusal(status: &Status) -> Refusal {
+    let code = match status.code() {
+        Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        // A certificate that names nobody, or somebody who may not do this.
+        Code::Unauthenticated | Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::FailedPrecondition | Code::Aborted => StatusCode::CONFLICT,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, status.message().to_owned())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,7 +216,7 @@ async fn history_entries(
 
 async fn fleet(State(api): State<HttpApi>) -> Result<Json<Shape>, Refusal> {
     api.engine
-        .call(ENGINE_WAIT, |reply| Command::Shape { reply })
+        .call(api.service.wait(), |reply| Command::Shape { reply })
         .await
         .and_then(|r| r)
         .map(Json)
@@ -206,10 +251,13 @@ struct ChangeAnswer {
 
 async fn state_change(
     State(api): State<HttpApi>,
+    connection: Extensions,
     Json(body): Json<ChangeBody>,
 ) -> Result<Json<ChangeAnswer>, Refusal> {
     let kind = Kind::parse(&body.kind).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
-    let request = Request::new(StateChange {
+    // What the connection layer put on the request (its address, the verified client
+    // certificate) goes along, so the caller is identified exactly as over gRPC.
+    let mut request = Request::new(StateChange {
         resource_type: kind.resource_type().wire(),
         resource_name: body.name,
         current_state: body.from,
@@ -218,11 +266,12 @@ async fn state_change(
         timestamp_ns: 0,
         source: body.source,
     });
+    *request.extensions_mut() = connection;
     let answer = api
         .service
         .send_state_change(request)
         .await
-        .map_err(|s| (StatusCode::SERVICE_UNAVAILABLE, s.message().to_owned()))?
+        .map_err(|s| refusal(&s))?
         .into_inner();
     let code = ErrorCode::try_from(answer.error_code).unwrap_or(ErrorCode::Unspecified);
     Ok(Json(ChangeAnswer {

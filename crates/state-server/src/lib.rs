@@ -18,4 +18,5 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod tls;
+pub mod waits;
 pub mod watch;

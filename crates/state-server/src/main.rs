@@ -198,11 +198,11 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("shutting down: no new requests, finishing those in flight");
     let _ = stop_tx.send(());
-    // Within the 10 s a supervisor (systemd, Kubernetes) gives before SIGKILL: in-flight
-    // requests wait at most the store deadline, so they normally finish well before.
-    match tokio::time::timeout(Duration::from_secs(9), server).await {
+    // The server keeps to `waits::SHUTDOWN` itself; this only guards against a stop that hangs.
+    let backstop = state_server::waits::SHUTDOWN + Duration::from_millis(500);
+    match tokio::time::timeout(backstop, server).await {
         Ok(joined) => joined.context("server task failed")??,
-        Err(_) => tracing::warn!("in-flight requests did not finish within 9 s; exiting"),
+        Err(_) => tracing::warn!("the stop took longer than {backstop:?}; exiting"),
     }
     Ok(())
 }

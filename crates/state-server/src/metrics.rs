@@ -213,7 +213,6 @@ impl Metrics {
     /// Sets whether the daemon can serve.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
-        self.store_up.set(i64::from(ready));
     }
 
     /// The text Prometheus scrapes.

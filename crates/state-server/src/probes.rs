@@ -2,7 +2,7 @@
 //! (the process answers) and `/readyz` (the state is loaded and the store reachable), for
 //! probes that do not speak gRPC.
 
-use std::{sync::Arc, sync::atomic::Ordering, time::Duration};
+use std::{sync::Arc, sync::atomic::Ordering};
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};
 use tokio::net::TcpListener;
@@ -42,7 +42,7 @@ async fn scrape(
     // cannot answer in time the last counts stay.
     let census = s
         .engine
-        .call(Duration::from_secs(2), |reply| Command::Census { reply })
+        .call(crate::waits::SCRAPE_WAIT, |reply| Command::Census { reply })
         .await;
     if let Ok(Ok(counts)) = census {
         s.metrics.resources.clear();

@@ -26,6 +26,7 @@ use crate::{
         etcd::{EtcdAccess, EtcdStore},
     },
     tls::TlsConfig,
+    waits::{Probe, Stopping},
     watch::hub::Hub,
 };
 
@@ -219,7 +220,9 @@ pub async fn serve(
         health,
         cfg.engine.clone(),
     );
-    let engine = engine.with_metrics(metrics.clone());
+    let engine = engine
+        .with_metrics(metrics.clone())
+        .with_probe(Probe::within_lease(cfg.lease_ttl));
     let engine_task = tokio::spawn(engine.run(commands));
     // Only with a metrics address: a handle kept here would keep the engine from ending.
     let handle_for_probes = cfg.metrics_listen.map(|_| handle.clone());
@@ -306,22 +309,42 @@ pub async fn serve(
     let routes = routes.add_service(
         StateManagerConnectionServer::new(service).max_decoding_message_size(cfg.max_message_bytes),
     );
-    let result = server
+    // Every deadline of the stop counts from its signal (`waits::Stopping`).
+    let (signalled, stopping) = tokio::sync::oneshot::channel();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = signalled.send(Stopping::now());
+    };
+    let serving = server
         .add_routes(routes)
         // Without TCP_NODELAY, small answers wait for delayed ACKs (about 40 ms each).
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
-        )
-        .await;
+        );
+    tokio::pin!(serving);
+    let (result, stopping) = tokio::select! {
+        r = &mut serving => (r, Stopping::now()),
+        Ok(stopping) = stopping => {
+            let r = match tokio::time::timeout_at(stopping.drain_until(), &mut serving).await {
+                Ok(r) => r,
+                Err(_) => {
+                    // Unanswered, so never acknowledged: their callers send them again.
+                    tracing::warn!("calls still in flight at the end of the drain; stopping without them");
+                    Ok(())
+                }
+            };
+            (r, stopping)
+        }
+    };
     // The probes hold an engine handle too.
     let _ = probes_stop.send(());
     // The service (and with it every engine handle) is gone: the engine ends once idle.
-    // Its last commands wait at most the store deadline (5 s by default); after that the
-    // process is exiting anyway and nothing unacknowledged is lost by not waiting.
-    let _ = tokio::time::timeout(Duration::from_secs(5), engine_task).await;
+    // Commands it has not finished by then were never answered, so nothing acknowledged is
+    // lost by not waiting for them.
+    let _ = tokio::time::timeout_at(stopping.engine_until(), engine_task).await;
     // Only now that nothing more is written: the next daemon may lead at once.
-    resign.now().await;
+    let _ = tokio::time::timeout_at(stopping.exit_by(), resign.now()).await;
     tracing::info!("state-server stopped");
     Ok(result?)
 }

@@ -88,9 +88,7 @@ impl Service {
             hub,
         }: Backing,
     ) -> Self {
-        // The engine gives up on the store at the deadline; the margin lets its refusal
-        // (with the store's reason) arrive before the handler's own timeout.
-        let wait = store_deadline + Duration::from_secs(2);
+        let wait = crate::waits::handler_wait(store_deadline);
         let forwarder = Arc::new(Forwarder::new(leadership.leader_url, tls.to_peer()));
         let lists = Lists::start(
             engine.clone(),
@@ -110,6 +108,13 @@ impl Service {
             metrics,
             hub,
         }
+    }
+}
+
+impl Service {
+    /// How long a handler waits for the engine (`waits::handler_wait`).
+    pub fn wait(&self) -> Duration {
+        self.wait
     }
 }
 

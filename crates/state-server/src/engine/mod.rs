@@ -45,7 +45,8 @@ use crate::{
     leader::{Fence, Role},
     metrics::Metrics,
     reconcile::{Delivered, Reconciler},
-    store::{Store, StoreError, WatchEvent},
+    store::{Store, StoreError, WatchEvent, probe},
+    waits::Probe,
 };
 
 /// Commands waiting for the engine. A full queue makes handlers wait (backpressure) rather
@@ -93,6 +94,9 @@ pub struct Engine<S: Store> {
     reconciler: Reconciler,
     health: HealthReporter,
     healthy: Option<bool>,
+    /// How the store's reachability is checked, and the checks' verdict (`true`: answering).
+    probe: Probe,
+    reachable: watch::Receiver<bool>,
     /// Revisions of this engine's own commits that the watch has not echoed yet.
     own: BTreeSet<i64>,
     /// A write failed, conflicted or may have half-applied: etcd must be read again and
@@ -151,6 +155,9 @@ impl<S: Store> Engine<S> {
             reconciler,
             health,
             healthy: None,
+            probe: Probe::default(),
+            // Replaced by the running checks in `run`.
+            reachable: watch::channel(true).1,
             own: BTreeSet::new(),
             dirty: true,
             role: Role::Follower,
@@ -171,6 +178,12 @@ impl<S: Store> Engine<S> {
     /// Counts into `metrics` (the daemon's) rather than a private set.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Checks the store as `probe` says (the daemon's lease) rather than by the default lease.
+    pub fn with_probe(mut self, probe: Probe) -> Self {
+        self.probe = probe;
         self
     }
 
@@ -229,6 +242,7 @@ impl<S: Store> Engine<S> {
     }
 
     async fn set_healthy(&mut self, healthy: bool) {
+        self.metrics.store_up.set(i64::from(healthy));
         self.metrics.set_ready(healthy && !self.dirty);
         if self.healthy == Some(healthy) {
             return;
@@ -249,6 +263,7 @@ impl<S: Store> Engine<S> {
     /// the fleet is loaded (and whenever a write failed or conflicted, until it is loaded
     /// again), commands are refused rather than answered from a fleet etcd may disagree with.
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        self.reachable = probe::start(self.store.clone(), self.probe);
         let role = self.first_role().await;
         self.take_role(role).await;
         let mut tick = tokio::time::interval(HOUSEKEEPING);
@@ -270,6 +285,7 @@ impl<S: Store> Engine<S> {
                 },
                 Some(event) = self.watch.recv() => self.watched(event).await,
                 Some(d) = self.delivered.recv() => self.delivered(d).await,
+                Ok(()) = self.reachable.changed() => self.reachability_changed().await,
                 Ok(()) = self.roles.changed() => {
                     let role = self.roles.borrow_and_update().clone();
                     self.take_role(role).await;
@@ -397,7 +413,21 @@ impl<S: Store> Engine<S> {
         }
         if self.dirty {
             let _ = self.ready().await;
-        } else if self.healthy == Some(false) && self.store.ping().await.is_ok() {
+        } else if self.healthy == Some(false) && *self.reachable.borrow() {
+            // A write failed, but the store answers the checks.
+            self.set_healthy(true).await;
+        }
+    }
+
+    /// The store's checks changed their verdict: health follows at once, whether or not any
+    /// request is coming in (`docs/contract.md#outages`).
+    async fn reachability_changed(&mut self) {
+        let up = *self.reachable.borrow_and_update();
+        if !up {
+            self.set_healthy(false).await;
+        } else if self.dirty {
+            let _ = self.ready().await;
+        } else {
             self.set_healthy(true).await;
         }
     }

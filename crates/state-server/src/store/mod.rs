@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 pub mod embedded;
 pub mod etcd;
 pub mod pages;
+pub mod probe;
 
 /// One stored key with its value and the revision that last modified it.
 #[derive(Clone, Debug, PartialEq, Eq)]
