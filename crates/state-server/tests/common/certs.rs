@@ -64,6 +64,13 @@ impl Ca {
         self.sign(params)
     }
 
+    /// A caller's certificate that names no identity: no SAN, an empty subject.
+    pub fn client_anonymous(&self) -> Issued {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        self.sign(params)
+    }
+
     fn sign(&self, params: CertificateParams) -> Issued {
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("signed");

@@ -200,5 +200,8 @@ async fn fleet_history_and_state_changes_as_json() {
             .contains("access-control-allow-origin"),
         "{other}"
     );
+    // ... and is told so: 403 with the reason, not 200 without a grant.
+    assert!(other.starts_with("HTTP/1.1 403"), "{other}");
+    assert!(other.contains("--allow-origin"), "{other}");
     h.stop().await;
 }

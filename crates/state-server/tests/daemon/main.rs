@@ -16,6 +16,7 @@ mod harness;
 
 mod hostile;
 mod http;
+mod http_mtls;
 
 mod changes;
 mod etcd_access;
@@ -23,6 +24,7 @@ mod limits;
 mod metrics;
 mod outage;
 mod outside;
+mod readiness;
 mod reconcile;
 mod repair;
 mod reports;

@@ -12,7 +12,7 @@ use crate::{
 const DASHBOARD: &str = include_str!("../../../../deploy/grafana/statemanager.json");
 
 /// `GET path` on the metrics port: status code and body.
-async fn get(port: u16, path: &str) -> (u16, String) {
+pub(crate) async fn get(port: u16, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -37,7 +37,7 @@ async fn get(port: u16, path: &str) -> (u16, String) {
 }
 
 /// The value of the series that starts with `series` (name and labels), 0 if absent.
-fn value(scrape: &str, series: &str) -> f64 {
+pub(crate) fn value(scrape: &str, series: &str) -> f64 {
     scrape
         .lines()
         .filter(|l| l.starts_with(series))

@@ -20,7 +20,7 @@ use crate::{
     harness::{HELLOWORLD, code, list, running},
 };
 
-async fn tls_client(
+pub(crate) async fn tls_client(
     daemon: &Daemon,
     ca: &Ca,
     me: Option<&Issued>,
@@ -37,7 +37,7 @@ async fn tls_client(
     Ok(StateManagerConnectionClient::new(channel))
 }
 
-fn step(from: &str, to: &str, claimed_source: &str) -> StateChange {
+pub(crate) fn step(from: &str, to: &str, claimed_source: &str) -> StateChange {
     StateChange {
         resource_type: ResourceType::Scenario as i32,
         resource_name: "helloworld".into(),
@@ -217,7 +217,7 @@ async fn forwarded_identities_are_trusted_only_from_peers() {
 }
 
 /// The URL the elected daemon advertises.
-async fn leader_url(etcd: &Etcd) -> String {
+pub(crate) async fn leader_url(etcd: &Etcd) -> String {
     let c = etcd.client().await;
     let resp = c
         .election_client()
