@@ -2,7 +2,7 @@
 //! compare-and-set against the stored state, the no-op rule, the scenario table and the owner
 //! check, in the contract's order.
 
-use alloc::{string::String, vec::Vec};
+use alloc::{format, string::String, vec::Vec};
 use core::fmt;
 
 use crate::{
@@ -10,6 +10,7 @@ use crate::{
     error::{NameError, ParseStateError},
     fleet::{Event, Fleet},
     kind::{Kind, ModelKind, PackageKind, Resource, ScenarioKind, State, Stateful},
+    lifecycle::{self, Completion, Lifecycle, Step},
     scenario::{Component, Transition, Verdict, check_transition},
 };
 
@@ -100,6 +101,17 @@ pub enum ChangeError {
         /// States allowed from the stored one.
         allowed: Shown,
     },
+    /// A completion arrived before the steps that lead to it (`--strict-lifecycle`,
+    /// [`crate::lifecycle`]).
+    #[error(
+        "scenario is {stored}; completed needs {missing} first, which no caller sent (--strict-lifecycle)"
+    )]
+    MissingSteps {
+        /// The stored state.
+        stored: Shown,
+        /// The steps nobody sent, with their owners.
+        missing: Shown,
+    },
     /// The source does not own the transition (strict mode only).
     #[error("source {sender:?} may not move a scenario from {from} to {to}; owner: {owners}")]
     PermissionDenied {
@@ -123,7 +135,9 @@ impl ChangeError {
             | ChangeError::EmptyTarget
             | ChangeError::BadState { .. } => ErrorKind::InvalidRequest,
             ChangeError::PreconditionFailed { .. } => ErrorKind::PreconditionFailed,
-            ChangeError::InvalidTransition { .. } => ErrorKind::InvalidStateTransition,
+            ChangeError::InvalidTransition { .. } | ChangeError::MissingSteps { .. } => {
+                ErrorKind::InvalidStateTransition
+            }
             ChangeError::PermissionDenied { .. } => ErrorKind::PermissionDenied,
         }
     }
@@ -190,6 +204,14 @@ pub enum Outcome {
         /// The transition's owners, when the source is not one of them.
         wrong_owner: Option<&'static [Component]>,
     },
+    /// Store a completion and take the steps before it that nobody sent
+    /// ([`crate::lifecycle`]); `wrong_owner` as for [`Outcome::Write`].
+    StepsTaken {
+        /// The steps the daemon takes, in order.
+        taken: Vec<Step>,
+        /// The owners of `allowed → completed`, when the source is not one of them.
+        wrong_owner: Option<&'static [Component]>,
+    },
 }
 
 /// A change decided against the fleet: what to answer, and the event that carries it out.
@@ -223,8 +245,23 @@ impl ValidChange {
         source: &str,
         strict: bool,
     ) -> Result<Decision, ChangeError> {
+        self.decide_with(fleet, source, strict, Lifecycle::Table)
+    }
+
+    /// As [`ValidChange::decide`], with scenario completions held to `lifecycle`
+    /// (`docs/contract.md#lifecycle-in-pullpiri-mode`).
+    pub fn decide_with(
+        &self,
+        fleet: &Fleet,
+        source: &str,
+        strict: bool,
+        lifecycle: Lifecycle,
+    ) -> Result<Decision, ChangeError> {
         match self {
-            ValidChange::Scenario(c) => decide_in(c, fleet, source, strict),
+            ValidChange::Scenario(c) => match complete(c, fleet, source, strict, lifecycle)? {
+                Some(decision) => Ok(decision),
+                None => decide_in(c, fleet, source, strict),
+            },
             ValidChange::Model(c) => decide_in(c, fleet, source, strict),
             ValidChange::Package(c) => decide_in(c, fleet, source, strict),
         }
@@ -244,6 +281,58 @@ fn decide_in<K: Transitions>(
         from: stored.map(K::any),
         to: K::any(change.target),
     })
+}
+
+/// A completion that arrived before the steps leading to it, decided by `lifecycle`; `None`
+/// when the lifecycle rule does not cover it and the table decides.
+fn complete(
+    change: &Change<ScenarioKind>,
+    fleet: &Fleet,
+    source: &str,
+    strict: bool,
+    lifecycle: Lifecycle,
+) -> Result<Option<Decision>, ChangeError> {
+    if lifecycle == Lifecycle::Table {
+        return Ok(None);
+    }
+    let stored = ScenarioKind::stored(fleet, &change.name);
+    let outcome = match lifecycle::completion(stored, change.current, change.target) {
+        Completion::NotCovered => return Ok(None),
+        Completion::AlreadyDone => Outcome::NoOp,
+        Completion::Missing(steps) if lifecycle == Lifecycle::Strict => {
+            let missing: Vec<String> = steps
+                .iter()
+                .map(|s| format!("{} → {} ({})", s.from.short(), s.to.short(), s.owner))
+                .collect();
+            return Err(ChangeError::MissingSteps {
+                stored: shown_state(stored.map(ScenarioState::stored)),
+                missing: Shown(crate::error::list(
+                    &missing.iter().map(String::as_str).collect::<Vec<_>>(),
+                )),
+            });
+        }
+        Completion::Missing(taken) => {
+            // The caller still answers for the step it did send.
+            let wrong_owner = match ScenarioKind::transition(
+                Some(ScenarioState::Allowed),
+                change.target,
+                source,
+                strict,
+            )? {
+                Outcome::Write { wrong_owner } => wrong_owner,
+                _ => None,
+            };
+            Outcome::StepsTaken { taken, wrong_owner }
+        }
+    };
+    Ok(Some(Decision {
+        outcome,
+        event: Event::CompleteScenario {
+            scenario: change.name.clone(),
+        },
+        from: stored.map(State::Scenario),
+        to: State::Scenario(change.target),
+    }))
 }
 
 /// Decides a change against the stored state, in the contract's order: compare-and-set

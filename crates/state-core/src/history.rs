@@ -24,9 +24,13 @@ use crate::{
     ModelState, PackageState, ScenarioState,
     eval::{MODEL_TABLE, PACKAGE_TABLE},
     fleet::{Update, Why},
+    lifecycle,
     scenario::SCENARIO_TRANSITIONS,
     writes::KeyWrite,
 };
+
+/// The source of a record of a step the daemon took on a caller's behalf.
+pub const TAKEN_BY: &str = "StateManager";
 
 /// Prefix of every history record.
 pub const HISTORY_PREFIX: &str = "/history/";
@@ -261,6 +265,45 @@ impl HistoryLog {
     ) {
         let why = match u.why {
             Why::Scenario => scenario_row(u.old, u.new),
+            Why::StepsTaken => {
+                // One record per step: those nobody sent as the daemon's, the last as the
+                // caller's, so the history reads as the lifecycle it went through.
+                let steps = u
+                    .old
+                    .map_or_else(Vec::new, |old| lifecycle::steps(old, u.new));
+                let (from, taken) = match steps.split_last() {
+                    Some((last, taken)) => (Some(last.from), taken),
+                    None => (u.old, &[][..]),
+                };
+                // A record added and removed by one transaction would name its key twice,
+                // which etcd refuses: with room for fewer, the newest steps are recorded.
+                let taken = &taken[taken.len().saturating_sub(self.keep.saturating_sub(1))..];
+                let on_behalf = Origin {
+                    source: TAKEN_BY,
+                    ..*o
+                };
+                for step in taken {
+                    let why = format!(
+                        "taken by the StateManager: {} sent no {} → {}, and {} reported {} (Pullpiri mode)",
+                        step.owner,
+                        step.from.short(),
+                        step.to.short(),
+                        o.source,
+                        u.new.short()
+                    );
+                    let from = Some(step.from.stored());
+                    let record = record(&on_behalf, from, Some(step.to.stored()), &why);
+                    self.append("scenario", u.name.as_str(), &record, out);
+                }
+                let why = scenario_row(from, u.new);
+                let record = record(
+                    o,
+                    from.map(ScenarioState::stored),
+                    Some(u.new.stored()),
+                    &why,
+                );
+                return self.append("scenario", u.name.as_str(), &record, out);
+            }
             other => how(other).into(),
         };
         let record = record(
@@ -304,7 +347,7 @@ fn record(o: &Origin<'_>, from: Option<&str>, to: Option<&str>, why: &str) -> Re
 /// A state set other than by a table row, in words.
 fn how(why: Why) -> &'static str {
     match why {
-        Why::Row(_) | Why::Scenario => "",
+        Why::Row(_) | Why::Scenario | Why::StepsTaken => "",
         Why::Direct => "set directly by its source",
         Why::Repaired => "derived again from the stored inputs while loading",
         Why::WrittenBack => "written back: another program deleted the key",

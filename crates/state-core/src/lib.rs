@@ -30,6 +30,7 @@ pub mod fleet;
 pub mod history;
 pub mod key;
 pub mod kind;
+pub mod lifecycle;
 pub mod members;
 pub mod name;
 pub mod scenario;

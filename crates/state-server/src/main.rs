@@ -166,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
             max_txn_ops: args.max_txn_ops,
             max_request_bytes: args.max_request_bytes,
             history_per_resource: args.history_per_resource,
+            ..EngineConfig::default()
         },
         // The membership key shares its transaction with other writes: two thirds of a
         // request, as the default 1 MiB is of etcd's default 1.5 MiB.

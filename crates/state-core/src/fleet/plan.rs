@@ -40,6 +40,10 @@ pub enum Event {
         /// Its new state.
         state: ScenarioState,
     },
+    /// A scenario completed before the table brought it to `allowed` (Pullpiri mode,
+    /// [`crate::lifecycle`]): stored as completed, each step nobody sent recorded as taken
+    /// by the daemon.
+    CompleteScenario { scenario: ScenarioName },
     /// A `Package/{name}` artifact was stored or replaced.
     PutPackage {
         package: PackageName,
@@ -80,6 +84,9 @@ pub enum Why {
     Direct,
     /// A scenario moved through the scenario table.
     Scenario,
+    /// A scenario completed, and the daemon took the forward steps between its old state and
+    /// `allowed` that no caller sent ([`crate::lifecycle`]).
+    StepsTaken,
     /// Derived again from the stored inputs when loading (a half-written plan, or inputs that
     /// changed while no daemon ran).
     Repaired,

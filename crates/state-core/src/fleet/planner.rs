@@ -12,11 +12,11 @@ use super::{
     plan::{Event, Plan, Reconcile, Update, Why},
 };
 use crate::{
-    ContainerState, ModelState, PackageState,
+    ContainerState, ModelState, PackageState, ScenarioState,
     container::ReportedContainer,
     eval::{evaluate_model, evaluate_package},
     members,
-    name::{ContainerName, ModelName, NodeName, PackageName},
+    name::{ContainerName, ModelName, NodeName, PackageName, ScenarioName},
     table::Counts,
 };
 
@@ -30,19 +30,9 @@ pub(super) fn plan(fleet: &Fleet, event: &Event) -> Plan {
             s.ensure_package(package);
             s.package_override.insert(package.clone(), *state);
         }
-        Event::SetScenario { scenario, state } => {
-            let old = fleet.scenario_state(scenario.as_str());
-            if old != Some(*state) {
-                s.plan.changes.scenarios.push(Update {
-                    name: scenario.clone(),
-                    old,
-                    new: *state,
-                    why: Why::Scenario,
-                });
-                s.plan
-                    .ops
-                    .push(Op::SetScenarioState(scenario.clone(), *state));
-            }
+        Event::SetScenario { scenario, state } => s.set_scenario(scenario, *state, Why::Scenario),
+        Event::CompleteScenario { scenario } => {
+            s.set_scenario(scenario, ScenarioState::Completed, Why::StepsTaken);
         }
         Event::PutPackage { package, models } => s.put_package(package, Some(models)),
         Event::RemovePackage { package } => s.put_package(package, None),
@@ -289,6 +279,22 @@ impl<'f> Scratch<'f> {
                 .collect();
             let value = (!rest.is_empty()).then(|| members::encode(rest));
             self.plan.changes.nodes.push((other.clone(), value));
+        }
+    }
+
+    /// A scenario's new state, unless it is already stored.
+    fn set_scenario(&mut self, scenario: &ScenarioName, state: ScenarioState, why: Why) {
+        let old = self.fleet.scenario_state(scenario.as_str());
+        if old != Some(state) {
+            self.plan.changes.scenarios.push(Update {
+                name: scenario.clone(),
+                old,
+                new: state,
+                why,
+            });
+            self.plan
+                .ops
+                .push(Op::SetScenarioState(scenario.clone(), state));
         }
     }
 

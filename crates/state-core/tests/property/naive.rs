@@ -264,7 +264,7 @@ impl Naive {
             Event::RemoveScenario { scenario } => {
                 self.targets.remove(scenario);
             }
-            Event::SetScenario { .. } => {}
+            Event::SetScenario { .. } | Event::CompleteScenario { .. } => {}
         }
     }
 

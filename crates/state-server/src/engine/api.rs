@@ -27,6 +27,9 @@ pub struct EngineConfig {
     pub max_request_bytes: usize,
     /// History records kept per model, package and scenario; 0 records none.
     pub history_per_resource: usize,
+    /// How scenario completions are held to the table (Pullpiri mode fills in the steps
+    /// today's Pullpiri never sends).
+    pub lifecycle: state_core::lifecycle::Lifecycle,
 }
 
 impl EngineConfig {
@@ -51,6 +54,7 @@ impl Default for EngineConfig {
             max_txn_ops: Self::DEFAULT_MAX_TXN_OPS,
             max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES,
             history_per_resource: Self::DEFAULT_HISTORY_PER_RESOURCE,
+            lifecycle: state_core::lifecycle::Lifecycle::Table,
         }
     }
 }

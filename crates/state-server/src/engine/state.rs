@@ -18,18 +18,32 @@ impl<S: Store> Engine<S> {
         origin: Origin<'_>,
     ) -> Result<ChangeSummary, ChangeFailure> {
         for _ in 0..MAX_DECISIONS {
-            let decision = change.decide(&self.fleet, origin.source, self.cfg.strict_sources)?;
-            match decision.outcome {
+            let decision = change.decide_with(
+                &self.fleet,
+                origin.source,
+                self.cfg.strict_sources,
+                self.cfg.lifecycle,
+            )?;
+            let wrong_owner = match &decision.outcome {
                 Outcome::NoOp => return Ok(ChangeSummary::Unchanged { state: decision.to }),
-                Outcome::Write {
-                    wrong_owner: Some(owners),
-                } => tracing::warn!(
+                Outcome::Write { wrong_owner } => wrong_owner,
+                Outcome::StepsTaken { taken, wrong_owner } => {
+                    tracing::info!(
+                        scenario = %change.resource().name(),
+                        source = %origin.source,
+                        taken = ?taken.iter().map(|s| format!("{} → {} for {}", s.from.short(), s.to.short(), s.owner)).collect::<Vec<_>>(),
+                        "scenario completed before anyone allowed it; the StateManager takes the steps nobody sent (Pullpiri mode)"
+                    );
+                    wrong_owner
+                }
+            };
+            if let Some(owners) = wrong_owner {
+                tracing::warn!(
                     scenario = %change.resource().name(),
                     source = %origin.source,
                     expected = ?owners.iter().map(|o| o.name()).collect::<Vec<_>>(),
                     "scenario transition from a component that does not own it; accepted"
-                ),
-                Outcome::Write { wrong_owner: None } => {}
+                );
             }
             match self
                 .execute(&decision.event, origin, OnConflict::Return)
