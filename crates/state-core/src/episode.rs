@@ -4,7 +4,9 @@
 //! key's modification revision when it was written tells one episode from the next, so a
 //! Reconcile is delivered once per episode across restarts and leader changes.
 //!
-//! The value is `owed<TAB>scenario` or `delivered<TAB>scenario`.
+//! The value is `owed<TAB>scenario`, `delivered<TAB>scenario` or (Pullpiri mode: the
+//! ActionController refused the Reconcile, whose reason is in the package's history)
+//! `refused<TAB>scenario`.
 
 use alloc::{format, string::String};
 
@@ -33,6 +35,8 @@ pub enum Delivery {
     Owed,
     /// The ActionController answered; never sent again in this episode.
     Delivered,
+    /// The ActionController refused it (Pullpiri mode); not sent again in this episode.
+    Refused,
 }
 
 /// One package's error episode.
@@ -46,8 +50,8 @@ pub struct Episode {
 /// A stored episode value that cannot be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EpisodeError {
-    /// Not `owed` or `delivered`, a tab, and a scenario name.
-    #[error("expected \"owed\" or \"delivered\", a tab and a scenario name")]
+    /// Not `owed`, `delivered` or `refused`, a tab, and a scenario name.
+    #[error("expected \"owed\", \"delivered\" or \"refused\", a tab and a scenario name")]
     Shape,
     /// The scenario name is invalid.
     #[error(transparent)]
@@ -60,6 +64,7 @@ impl Episode {
         let delivery = match self.delivery {
             Delivery::Owed => "owed",
             Delivery::Delivered => "delivered",
+            Delivery::Refused => "refused",
         };
         format!("{delivery}\t{}", self.scenario)
     }
@@ -70,6 +75,7 @@ impl Episode {
         let delivery = match delivery {
             "owed" => Delivery::Owed,
             "delivered" => Delivery::Delivered,
+            "refused" => Delivery::Refused,
             _ => return Err(EpisodeError::Shape),
         };
         Ok(Episode {
@@ -92,6 +98,11 @@ mod tests {
         assert_eq!(e.encode(), "owed\ts1");
         assert_eq!(Episode::decode(&e.encode()), Ok(e));
         assert_eq!(Episode::decode("sent\ts1"), Err(EpisodeError::Shape));
+        let refused = Episode {
+            delivery: Delivery::Refused,
+            ..e.clone()
+        };
+        assert_eq!(Episode::decode(&refused.encode()), Ok(refused));
         assert_eq!(Episode::decode("owed s1"), Err(EpisodeError::Shape));
         let p = PackageName::new("p").unwrap();
         assert_eq!(parse_episode_key(&episode_key(&p)), Some(p));

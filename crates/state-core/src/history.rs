@@ -315,6 +315,15 @@ impl HistoryLog {
         self.append("scenario", u.name.as_str(), &record, out);
     }
 
+    /// Records that the ActionController refused a package's Reconcile (Pullpiri mode): not a
+    /// transition, so from and to are both Error; `why` carries its reason.
+    pub fn refused(&mut self, package: &str, reason: &str, o: &Origin<'_>, out: &mut Vec<KeyWrite>) {
+        let error = Some(PackageState::Error.stored());
+        let why = format!("Reconcile refused by the ActionController, not sent again in this error episode: {reason}");
+        let record = record(o, error, error, &why);
+        self.append("package", package, &record, out);
+    }
+
     /// Records the deletion of a model's (`kind` "model") or package's key.
     pub(crate) fn removed(
         &mut self,

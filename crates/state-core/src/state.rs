@@ -236,12 +236,14 @@ impl fmt::Display for ResourceType {
 }
 
 /// Status of a pod in the ActionController's `ReconcileRequest` (`docs/contract.md#reconcile`).
-/// Only the two values a reconcile request carries are named here; see
+/// Only the values a reconcile request carries are named here; see
 /// [`crate::fleet::Reconcile`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PodStatus {
     /// `RUNNING` (wire number 3)
     Running,
+    /// `DONE` (wire number 4)
+    Done,
     /// `FAILED` (wire number 5)
     Failed,
 }
@@ -251,6 +253,7 @@ impl PodStatus {
     pub const fn wire(self) -> i32 {
         match self {
             PodStatus::Running => 3,
+            PodStatus::Done => 4,
             PodStatus::Failed => 5,
         }
     }
@@ -259,6 +262,7 @@ impl PodStatus {
     pub const fn name(self) -> &'static str {
         match self {
             PodStatus::Running => "RUNNING",
+            PodStatus::Done => "DONE",
             PodStatus::Failed => "FAILED",
         }
     }

@@ -6,21 +6,28 @@
 //! Memory is bounded: at most one pending entry per package, and the command queue is bounded
 //! (a full queue drops the message with a warning rather than blocking a request).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use state_core::{
+    PodStatus,
     fleet::Reconcile,
     name::{PackageName, ScenarioName},
 };
 use tokio::{
     sync::mpsc,
+    task::JoinSet,
     time::{Instant, sleep_until},
 };
 use tonic::transport::Channel;
 
 use crate::metrics::{Metrics, Outcome};
 use crate::pb::actioncontroller::{
-    ReconcileRequest, action_controller_connection_client::ActionControllerConnectionClient,
+    ReconcileRequest, ReconcileResponse,
+    action_controller_connection_client::ActionControllerConnectionClient,
 };
 
 /// Retry timing.
@@ -62,6 +69,53 @@ impl Backoff {
     }
 }
 
+/// What a Reconcile reports, and what a refusal means: the seed's rule, or today's
+/// ActionController's (`docs/contract.md#reconcile-in-pullpiri-mode`).
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// The `current` status the request carries.
+    pub current: PodStatus,
+    /// An ActionController that answered with a refusal (not an unreachable or timed-out
+    /// one) is taken at its word: recorded once, not asked again in the episode.
+    pub refusals_final: bool,
+}
+
+impl Default for Policy {
+    /// The seed's: FAILED → RUNNING, every failure retried while the package is in Error.
+    fn default() -> Self {
+        Policy {
+            current: Reconcile::CURRENT,
+            refusals_final: false,
+        }
+    }
+}
+
+impl Policy {
+    /// Today's Pullpiri: DONE → RUNNING (what its ActionController relaunches on), and its
+    /// refusals are final for the episode.
+    pub fn pullpiri() -> Self {
+        Policy {
+            current: Reconcile::CURRENT_IN_PULLPIRI_MODE,
+            refusals_final: true,
+        }
+    }
+}
+
+/// Whether a failed call is the ActionController's refusal rather than a failure to reach it
+/// in time: only a refusal is final under [`Policy::refusals_final`].
+fn refusal(status: &tonic::Status) -> bool {
+    use tonic::Code;
+    !matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::Unknown
+            | Code::ResourceExhausted
+            | Code::Aborted
+    )
+}
+
 /// A message to the reconcile sender.
 #[derive(Debug)]
 pub enum Message {
@@ -87,6 +141,8 @@ pub struct Delivered {
     pub scenario: ScenarioName,
     /// The episode (see [`Message::Entered`]).
     pub episode: i64,
+    /// The ActionController's refusal, when it refused (and refusals are final).
+    pub refused: Option<String>,
 }
 
 /// Sends messages to the reconcile task without ever blocking.
@@ -97,24 +153,38 @@ pub struct Reconciler {
 
 impl Reconciler {
     /// Starts the task, calling the ActionController on `channel` (each call bounded by the
-    /// channel's timeout, [`Backoff::call_timeout`] in the daemon). Each answered Reconcile
-    /// comes back on the receiver, for the engine to record.
+    /// channel's timeout, [`Backoff::call_timeout`] in the daemon) as `policy` says. Each
+    /// answered Reconcile comes back on the receiver, for the engine to record.
     pub fn start(
         channel: Channel,
         backoff: Backoff,
+        metrics: Arc<Metrics>,
+    ) -> (Self, mpsc::Receiver<Delivered>) {
+        Self::start_with(channel, backoff, Policy::default(), metrics)
+    }
+
+    /// As [`Reconciler::start`], with `policy`.
+    pub fn start_with(
+        channel: Channel,
+        backoff: Backoff,
+        policy: Policy,
         metrics: Arc<Metrics>,
     ) -> (Self, mpsc::Receiver<Delivered>) {
         // One message per package entering or leaving Error: 4,096 covers a whole fleet failing
         // at once; beyond that a message is dropped with a warning, never blocking a request.
         let (tx, rx) = mpsc::channel(4096);
         let (delivered_tx, delivered) = mpsc::channel(4096);
-        tokio::spawn(run(
-            ActionControllerConnectionClient::new(channel),
-            rx,
-            delivered_tx,
+        let sender = Sender {
+            client: ActionControllerConnectionClient::new(channel),
+            delivered: delivered_tx,
             backoff,
+            policy,
             metrics,
-        ));
+            pending: HashMap::new(),
+            calls: JoinSet::new(),
+            busy: HashSet::new(),
+        };
+        tokio::spawn(sender.run(rx));
         (Reconciler { tx }, delivered)
     }
 
@@ -133,41 +203,76 @@ struct Pending {
     due: Instant,
 }
 
-async fn run(
-    mut client: ActionControllerConnectionClient<Channel>,
-    mut rx: mpsc::Receiver<Message>,
+/// What one call came back with.
+type CallResult = (
+    PackageName,
+    i64,
+    Result<tonic::Response<ReconcileResponse>, tonic::Status>,
+);
+
+/// The reconcile task's state.
+struct Sender {
+    client: ActionControllerConnectionClient<Channel>,
     delivered: mpsc::Sender<Delivered>,
     backoff: Backoff,
+    policy: Policy,
     metrics: Arc<Metrics>,
-) {
-    let mut pending: HashMap<PackageName, Pending> = HashMap::new();
-    loop {
-        metrics
-            .reconciles_owed
-            .set(i64::try_from(pending.len()).unwrap_or(i64::MAX));
-        let next = pending
-            .iter()
-            .min_by_key(|(_, p)| p.due)
-            .map(|(k, p)| (k.clone(), p.due));
-        let message = match &next {
-            Some((_, due)) => tokio::select! {
-                m = rx.recv() => m.map(Some),
-                () = sleep_until(*due) => Some(None),
-            },
-            None => rx.recv().await.map(Some),
-        };
+    pending: HashMap<PackageName, Pending>,
+    /// Calls under way, at most one per package (a synchronous relaunch can take longer
+    /// than the backoff, and may outlive its episode); each ends by the call deadline.
+    calls: JoinSet<CallResult>,
+    busy: HashSet<PackageName>,
+}
+
+impl Sender {
+    async fn run(mut self, mut rx: mpsc::Receiver<Message>) {
+        loop {
+            self.metrics
+                .reconciles_owed
+                .set(i64::try_from(self.pending.len()).unwrap_or(i64::MAX));
+            let next = self
+                .pending
+                .iter()
+                .filter(|(k, _)| !self.busy.contains(*k))
+                .min_by_key(|(_, p)| p.due)
+                .map(|(k, p)| (k.clone(), p.due));
+            let due = async {
+                match &next {
+                    Some((_, due)) => sleep_until(*due).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => self.message(m),
+                    None => return,
+                },
+                Some(Ok(done)) = self.calls.join_next() => self.answered(done).await,
+                () = due => {
+                    if let Some((package, _)) = next {
+                        self.call(package);
+                    }
+                }
+            }
+        }
+    }
+
+    fn message(&mut self, message: Message) {
         match message {
-            None => return,
-            Some(Some(Message::Entered {
+            Message::Entered {
                 package,
                 scenario,
                 episode,
-            })) => {
+            } => {
                 // The same episode again (a reload): keep its place in the backoff.
-                if pending.get(&package).is_some_and(|p| p.episode == episode) {
-                    continue;
+                if self
+                    .pending
+                    .get(&package)
+                    .is_some_and(|p| p.episode == episode)
+                {
+                    return;
                 }
-                pending.insert(
+                self.pending.insert(
                     package,
                     Pending {
                         scenario,
@@ -177,68 +282,105 @@ async fn run(
                     },
                 );
             }
-            Some(Some(Message::Forget)) => pending.clear(),
-            Some(Some(Message::Left { package })) => {
-                if pending.remove(&package).is_some() {
+            Message::Forget => self.pending.clear(),
+            Message::Left { package } => {
+                if self.pending.remove(&package).is_some() {
                     tracing::info!(package = %package, "package left error; reconcile cancelled");
-                }
-            }
-            Some(None) => {
-                let Some((package, _)) = next else { continue };
-                let Some(p) = pending.get_mut(&package) else {
-                    continue;
-                };
-                let request = ReconcileRequest {
-                    scenario_name: p.scenario.to_string(),
-                    current: Reconcile::CURRENT.wire(),
-                    desired: Reconcile::DESIRED.wire(),
-                };
-                match client.reconcile(request).await {
-                    Ok(resp) => {
-                        metrics
-                            .reconciles
-                            .get_or_create(&Outcome { outcome: "sent" })
-                            .inc();
-                        let resp = resp.into_inner();
-                        tracing::info!(
-                            package = %package,
-                            scenario = %p.scenario,
-                            status = resp.status,
-                            desc = %resp.desc,
-                            "reconcile sent"
-                        );
-                        if let Some(p) = pending.remove(&package) {
-                            let answered = Delivered {
-                                package,
-                                scenario: p.scenario,
-                                episode: p.episode,
-                            };
-                            if let Err(e) = delivered.try_send(answered) {
-                                tracing::warn!(error = %e, "delivery record queue full; the episode stays owed");
-                            }
-                        }
-                    }
-                    Err(status) => {
-                        metrics
-                            .reconciles
-                            .get_or_create(&Outcome { outcome: "failed" })
-                            .inc();
-                        p.attempt += 1;
-                        let delay = backoff.delay(p.attempt);
-                        p.due = Instant::now() + delay;
-                        tracing::warn!(
-                            package = %package,
-                            scenario = %p.scenario,
-                            attempt = p.attempt,
-                            retry_in = ?delay,
-                            error = %status.message(),
-                            "reconcile failed; will retry while the package stays in error"
-                        );
-                    }
                 }
             }
         }
     }
+
+    /// Starts the call for `package`'s episode.
+    fn call(&mut self, package: PackageName) {
+        let Some(p) = self.pending.get_mut(&package) else {
+            return;
+        };
+        self.busy.insert(package.clone());
+        let request = ReconcileRequest {
+            scenario_name: p.scenario.to_string(),
+            current: self.policy.current.wire(),
+            desired: Reconcile::DESIRED.wire(),
+        };
+        let episode = p.episode;
+        let mut client = self.client.clone();
+        self.calls.spawn(async move {
+            let answer = client.reconcile(request).await;
+            (package, episode, answer)
+        });
+    }
+
+    /// Takes in how a call ended. An episode that ended meanwhile (the package left Error, or
+    /// this daemon stopped leading) is not asked again, whatever the answer.
+    async fn answered(&mut self, (package, episode, answer): CallResult) {
+        self.busy.remove(&package);
+        let Some(p) = self
+            .pending
+            .get_mut(&package)
+            .filter(|p| p.episode == episode)
+        else {
+            return;
+        };
+        let refused = match answer {
+            Ok(resp) => {
+                let resp = resp.into_inner();
+                count(&self.metrics, "sent");
+                tracing::info!(
+                    package = %package,
+                    scenario = %p.scenario,
+                    status = resp.status,
+                    desc = %resp.desc,
+                    "reconcile sent"
+                );
+                None
+            }
+            Err(status) if self.policy.refusals_final && refusal(&status) => {
+                count(&self.metrics, "refused");
+                tracing::warn!(
+                    package = %package,
+                    scenario = %p.scenario,
+                    code = ?status.code(),
+                    reason = %status.message(),
+                    "the ActionController refused the reconcile; not asking again in this error episode"
+                );
+                Some(format!("{:?}: {}", status.code(), status.message()))
+            }
+            Err(status) => {
+                count(&self.metrics, "failed");
+                p.attempt += 1;
+                // Counted from the end of the call: a timed-out one is not followed by another
+                // before its backoff.
+                let delay = self.backoff.delay(p.attempt);
+                p.due = Instant::now() + delay;
+                tracing::warn!(
+                    package = %package,
+                    scenario = %p.scenario,
+                    attempt = p.attempt,
+                    retry_in = ?delay,
+                    error = %status.message(),
+                    "reconcile failed; will retry while the package stays in error"
+                );
+                return;
+            }
+        };
+        if let Some(p) = self.pending.remove(&package) {
+            let answered = Delivered {
+                package,
+                scenario: p.scenario,
+                episode: p.episode,
+                refused,
+            };
+            if let Err(e) = self.delivered.try_send(answered) {
+                tracing::warn!(error = %e, "delivery record queue full; the episode stays owed");
+            }
+        }
+    }
+
+
+}
+
+fn count(metrics: &Metrics, outcome: &'static str) {
+    metrics.reconciles.get_or_create(&Outcome { outcome }).inc();
 }
 
 #[cfg(test)]

@@ -109,6 +109,12 @@ impl Reconcile {
     pub const CURRENT: PodStatus = PodStatus::Failed;
     /// The pod status the request asks for: running again.
     pub const DESIRED: PodStatus = PodStatus::Running;
+    /// The pod status the request reports in Pullpiri mode: today's ActionController refuses
+    /// a current status of NONE, FAILED or UNKNOWN at once, and starts the package's models
+    /// again for any other that differs from the desired one. DONE (the workload stopped) is
+    /// the truest of those for a package whose models died or exited
+    /// (`docs/contract.md#reconcile-in-pullpiri-mode`).
+    pub const CURRENT_IN_PULLPIRI_MODE: PodStatus = PodStatus::Done;
 }
 
 /// What one event changes: the states to store and report. Unchanged states produce nothing.

@@ -5,6 +5,8 @@
 
 use state_core::{
     episode::{Delivery, Episode, episode_key, parse_episode_key},
+    history,
+    scenario::Component,
     writes::KeyWrite,
 };
 
@@ -73,13 +75,29 @@ impl<S: Store> Engine<S> {
         if self.revisions.get(key.as_str()) != Some(&delivered.episode) {
             return;
         }
+        let delivery = match delivered.refused {
+            None => Delivery::Delivered,
+            Some(_) => Delivery::Refused,
+        };
         let value = Episode {
             scenario: delivered.scenario.clone(),
-            delivery: Delivery::Delivered,
+            delivery,
         }
         .encode();
-        let write = KeyWrite::new(key, Some(value.into()));
-        match self.commit(std::iter::once(&write)).await {
+        let mut writes = vec![KeyWrite::new(key, Some(value.into()))];
+        // A refusal is kept in the package's history with its reason, in the same transaction.
+        if let Some(reason) = &delivered.refused
+            && self.history.keep() > 0
+        {
+            let at = history::Origin {
+                source: Component::ActionController.name(),
+                transition_id: "",
+                time_ns: crate::lists::now_ns(),
+            };
+            self.history
+                .refused(delivered.package.as_str(), reason, &at, &mut writes);
+        }
+        match self.commit(writes.iter()).await {
             Ok(Written::All) => {
                 tracing::debug!(package = %delivered.package, "reconcile delivery recorded");
             }
