@@ -11,6 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "statemanager.proto",
         "monitoringserver.proto",
         "actioncontroller.proto",
+        // Pullpiri mode's peers: its artifact store, Timpani's faults, the PolicyManager.
+        "rocksdbservice.proto",
+        "timpani/schedinfo.proto",
+        "policymanager.proto",
     ]
     .iter()
     .map(|f| proto.join(f))

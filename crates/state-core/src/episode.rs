@@ -96,7 +96,7 @@ mod tests {
             delivery: Delivery::Owed,
         };
         assert_eq!(e.encode(), "owed\ts1");
-        assert_eq!(Episode::decode(&e.encode()), Ok(e));
+        assert_eq!(Episode::decode(&e.encode()), Ok(e.clone()));
         assert_eq!(Episode::decode("sent\ts1"), Err(EpisodeError::Shape));
         let refused = Episode {
             delivery: Delivery::Refused,

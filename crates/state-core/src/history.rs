@@ -24,6 +24,7 @@ use crate::{
     ModelState, PackageState, ScenarioState,
     eval::{MODEL_TABLE, PACKAGE_TABLE},
     fleet::{Update, Why},
+    kind::{Resource, State},
     lifecycle,
     scenario::SCENARIO_TRANSITIONS,
     writes::KeyWrite,
@@ -315,13 +316,19 @@ impl HistoryLog {
         self.append("scenario", u.name.as_str(), &record, out);
     }
 
-    /// Records that the ActionController refused a package's Reconcile (Pullpiri mode): not a
-    /// transition, so from and to are both Error; `why` carries its reason.
-    pub fn refused(&mut self, package: &str, reason: &str, o: &Origin<'_>, out: &mut Vec<KeyWrite>) {
-        let error = Some(PackageState::Error.stored());
-        let why = format!("Reconcile refused by the ActionController, not sent again in this error episode: {reason}");
-        let record = record(o, error, error, &why);
-        self.append("package", package, &record, out);
+    /// Records something that happened to a resource without moving it (a refused Reconcile,
+    /// a fault Timpani reported): from and to are both its state now, `why` says what.
+    pub fn noted(
+        &mut self,
+        resource: &Resource,
+        state: State,
+        why: &str,
+        o: &Origin<'_>,
+        out: &mut Vec<KeyWrite>,
+    ) {
+        let state = Some(state.stored());
+        let record = record(o, state, state, why);
+        self.append(resource.kind().short(), resource.name(), &record, out);
     }
 
     /// Records the deletion of a model's (`kind` "model") or package's key.

@@ -7,6 +7,8 @@ use clap::Parser;
 use state_core::container::Limits;
 use state_server::{
     engine::EngineConfig,
+    pullpiri::{self, Asked, rocksdb::Source},
+    reconcile::Backoff,
     server::{Config, StoreConfig, serve},
     store::etcd::EtcdAccess,
     tls::{Pem, TlsConfig},
@@ -31,13 +33,43 @@ struct Args {
         default_value = Config::DEFAULT_DATA_DIR
     )]
     data_dir: PathBuf,
-    /// ActionController URL, for Reconcile and OffloadModel calls.
+    /// ActionController URL, for Reconcile and OffloadModel calls [default: in Pullpiri mode
+    /// http://{host.ip}:47001 from Pullpiri's settings, else http://127.0.0.1:47001].
+    #[arg(long, env = "STATE_SERVER_ACTION_CONTROLLER")]
+    action_controller: Option<String>,
+    /// Deadline of one ActionController call, in milliseconds [default: 30000 in Pullpiri
+    /// mode, where it relaunches workloads before answering; else 2000].
+    #[arg(long, env = "STATE_SERVER_ACTION_CONTROLLER_TIMEOUT_MS")]
+    action_controller_timeout_ms: Option<u64>,
+    /// Pullpiri mode (docs/pullpiri.md): work with Pullpiri's components as they run today.
+    /// On by default when Pullpiri's settings file is found; --pullpiri=false turns it off.
     #[arg(
         long,
-        env = "STATE_SERVER_ACTION_CONTROLLER",
-        default_value = Config::DEFAULT_ACTION_CONTROLLER
+        env = "STATE_SERVER_PULLPIRI",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
     )]
-    action_controller: String,
+    pullpiri: Option<bool>,
+    /// Pullpiri's settings file [default: /etc/pullpiri/settings.yaml when it exists].
+    #[arg(long, env = "STATE_SERVER_PULLPIRI_SETTINGS")]
+    pullpiri_settings: Option<PathBuf>,
+    /// In Pullpiri mode, refuse a completion whose earlier lifecycle steps nobody sent,
+    /// naming them, instead of taking them on the callers' behalf.
+    #[arg(long, env = "STATE_SERVER_STRICT_LIFECYCLE")]
+    strict_lifecycle: bool,
+    /// Read artifacts from Pullpiri's RocksDB service at this URL, the only artifact source
+    /// then [default in Pullpiri mode: $ROCKSDB_SERVICE_URL, else http://localhost:47007].
+    #[arg(long, env = "STATE_SERVER_ARTIFACTS_FROM")]
+    artifacts_from: Option<String>,
+    /// Serve Timpani's FaultService here, or `off` [default in Pullpiri mode:
+    /// 127.0.0.1:50053].
+    #[arg(long, env = "STATE_SERVER_FAULT_LISTEN")]
+    fault_listen: Option<String>,
+    /// Forward Timpani's faults to the PolicyManager's ReportFault at this URL
+    /// (e.g. http://10.0.0.1:47005).
+    #[arg(long, env = "STATE_SERVER_POLICY_MANAGER")]
+    policy_manager: Option<String>,
     /// Refuse scenario transitions from components that do not own them.
     #[arg(long, env = "STATE_SERVER_STRICT_SOURCES")]
     strict_sources: bool,
@@ -157,16 +189,45 @@ async fn main() -> anyhow::Result<()> {
             access,
         }
     };
+    let mode = pullpiri::resolve(
+        &Asked {
+            pullpiri: args.pullpiri,
+            settings: args.pullpiri_settings.clone(),
+            action_controller: args.action_controller.clone(),
+            action_controller_timeout: args.action_controller_timeout_ms.map(Duration::from_millis),
+            artifacts_from: args.artifacts_from.clone(),
+            rocksdb_service_url: std::env::var("ROCKSDB_SERVICE_URL")
+                .ok()
+                .filter(|u| !u.trim().is_empty()),
+            fault_listen: args.fault_listen.clone(),
+            policy_manager: args.policy_manager.clone(),
+            strict_lifecycle: args.strict_lifecycle,
+        },
+        std::path::Path::new(pullpiri::settings::DEFAULT_PATH),
+    )?;
+    mode.log();
     let cfg = Config {
         store,
-        action_controller: args.action_controller,
+        action_controller: mode.action_controller.url.clone(),
+        backoff: Backoff {
+            call_timeout: mode.action_controller_timeout,
+            ..Backoff::default()
+        },
+        reconcile: mode.reconcile,
+        artifacts: mode
+            .artifacts_from
+            .as_ref()
+            .map(|p| Source::new(p.url.clone())),
+        fault_listen: mode.fault_listen.as_ref().map(|(addr, _)| *addr),
+        policy_manager: mode.policy_manager.as_ref().map(|p| p.url.clone()),
+        pullpiri: mode.on,
         engine: EngineConfig {
             strict_sources: args.strict_sources,
             store_deadline: Duration::from_millis(args.store_deadline_ms),
             max_txn_ops: args.max_txn_ops,
             max_request_bytes: args.max_request_bytes,
             history_per_resource: args.history_per_resource,
-            ..EngineConfig::default()
+            lifecycle: mode.lifecycle,
         },
         // The membership key shares its transaction with other writes: two thirds of a
         // request, as the default 1 MiB is of etcd's default 1.5 MiB.

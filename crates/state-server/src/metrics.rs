@@ -74,7 +74,13 @@ pub struct Metrics {
     pub reloads: Counter,
     pub reconciles: Family<Outcome, Counter>,
     pub reconciles_owed: Gauge,
+    /// Timpani's faults, by what became of them.
+    pub faults: Family<Outcome, Counter>,
     pub store_up: Gauge,
+    /// 1 while the artifact source answers (always 1 without one).
+    pub artifacts_up: Gauge,
+    /// Why the artifact source does not answer, for `/readyz`'s body.
+    pub artifacts_detail: std::sync::Mutex<Option<String>>,
     pub leader: Gauge,
     pub lists_kept: Gauge,
     pub watched_revision: Gauge,
@@ -98,7 +104,10 @@ impl Metrics {
             reloads: Counter::default(),
             reconciles: Family::default(),
             reconciles_owed: Gauge::default(),
+            faults: Family::default(),
             store_up: Gauge::default(),
+            artifacts_up: Gauge::default(),
+            artifacts_detail: std::sync::Mutex::new(None),
             leader: Gauge::default(),
             lists_kept: Gauge::default(),
             watched_revision: Gauge::default(),
@@ -153,7 +162,18 @@ impl Metrics {
             "Error episodes whose Reconcile is being retried",
             m.reconciles_owed.clone(),
         );
+        registry.register(
+            "faults",
+            "Faults Timpani reported, by outcome (recorded, unmatched, not_recorded, forward_failed)",
+            m.faults.clone(),
+        );
         registry.register("store_up", "1 while the store answers", m.store_up.clone());
+        m.artifacts_up.set(1);
+        registry.register(
+            "artifacts_up",
+            "1 while the artifact source (Pullpiri's RocksDB service) answers; 1 without one",
+            m.artifacts_up.clone(),
+        );
         registry.register("leader", "1 while this daemon leads", m.leader.clone());
         registry.register(
             "lists_kept",
@@ -213,6 +233,19 @@ impl Metrics {
     /// Sets whether the daemon can serve.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Notes whether the artifact source answers, and why not.
+    pub fn set_artifacts(&self, problem: Option<String>) {
+        self.artifacts_up.set(i64::from(problem.is_none()));
+        if let Ok(mut detail) = self.artifacts_detail.lock() {
+            *detail = problem;
+        }
+    }
+
+    /// Why the artifact source does not answer, if it does not.
+    pub fn artifacts_problem(&self) -> Option<String> {
+        self.artifacts_detail.lock().ok().and_then(|d| d.clone())
     }
 
     /// The text Prometheus scrapes.

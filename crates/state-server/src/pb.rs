@@ -16,7 +16,16 @@ pub mod monitoringserver {
 pub mod actioncontroller {
     tonic::include_proto!("actioncontroller");
 }
+pub mod rocksdbservice {
+    tonic::include_proto!("rocksdbservice");
+}
+pub mod schedinfo {
+    tonic::include_proto!("schedinfo.v1");
+}
+pub mod policymanager {
+    tonic::include_proto!("policymanager");
+}
 
-/// Encoded descriptors of the three packages, for gRPC server reflection.
+/// Encoded descriptors of the packages, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     tonic::include_file_descriptor_set!("statemanager_descriptor");

@@ -63,13 +63,19 @@ async fn scrape(
     )
 }
 
-async fn ready(State(s): State<Shared>) -> (StatusCode, &'static str) {
-    if s.metrics.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready\n")
+async fn ready(State(s): State<Shared>) -> (StatusCode, String) {
+    let (status, mut body) = if s.metrics.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n".to_owned())
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the state is not loaded or the store is unreachable\n",
+            "not ready: the state is not loaded or the store is unreachable\n".to_owned(),
         )
+    };
+    // States are still served from the store while the artifact source is away: said, but
+    // not a reason to stop serving.
+    if let Some(problem) = s.metrics.artifacts_problem() {
+        body.push_str(&format!("artifacts: {problem}\n"));
     }
+    (status, body)
 }

@@ -375,8 +375,6 @@ impl Sender {
             }
         }
     }
-
-
 }
 
 fn count(metrics: &Metrics, outcome: &'static str) {

@@ -17,7 +17,8 @@ use crate::{
     leader::Leadership,
     metrics::Metrics,
     pb::{self, statemanager::state_manager_connection_server::StateManagerConnectionServer},
-    reconcile::{Backoff, Reconciler},
+    pullpiri::{faults::Faults, rocksdb::Source},
+    reconcile::{Backoff, Policy, Reconciler},
     rpc_metrics::RpcMetrics,
     service::{Backing, Service},
     store::{
@@ -83,6 +84,17 @@ pub struct Config {
     /// Origins whose pages may call the HTTP API (`/v1/...`) from a browser (none: only
     /// pages served by the daemon's own origin, which is none).
     pub allowed_origins: Vec<String>,
+    /// What a Reconcile reports and what a refusal means.
+    pub reconcile: Policy,
+    /// Artifacts from Pullpiri's RocksDB service instead of `ApplyArtifacts` (Pullpiri mode).
+    pub artifacts: Option<Source>,
+    /// Where to serve Timpani's FaultService (Pullpiri mode).
+    pub fault_listen: Option<std::net::SocketAddr>,
+    /// Where to forward Timpani's faults.
+    pub policy_manager: Option<String>,
+    /// Pullpiri mode's answer to an OffloadModel still running at its deadline: taken,
+    /// rather than refused (`docs/pullpiri.md`).
+    pub pullpiri: bool,
 }
 
 impl Config {
@@ -120,6 +132,11 @@ impl Default for Config {
             advertise_url: None,
             lease_ttl: Self::DEFAULT_LEASE_TTL,
             allowed_origins: Vec::new(),
+            reconcile: Policy::default(),
+            artifacts: None,
+            fault_listen: None,
+            policy_manager: None,
+            pullpiri: false,
         }
     }
 }
@@ -142,6 +159,12 @@ pub enum ServeError {
     /// Reflection descriptors are broken.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// A Pullpiri peer's URL is invalid.
+    #[error("{what}: {error}")]
+    Peer {
+        what: &'static str,
+        error: tonic::transport::Error,
+    },
 }
 
 /// The URL to publish when leading: the configured one, or one built from the listen address
@@ -203,7 +226,12 @@ pub async fn serve(
     }
     let action_controller = action_controller.connect_lazy();
     let metrics = Metrics::new();
-    let reconcile = Reconciler::start(action_controller.clone(), cfg.backoff, metrics.clone());
+    let reconcile = Reconciler::start_with(
+        action_controller.clone(),
+        cfg.backoff,
+        cfg.reconcile,
+        metrics.clone(),
+    );
     let leadership = match store.as_ref() {
         AnyStore::Etcd(etcd) => Leadership::elect(
             etcd.as_ref().clone(),
@@ -223,7 +251,46 @@ pub async fn serve(
     let engine = engine
         .with_metrics(metrics.clone())
         .with_probe(Probe::within_lease(cfg.lease_ttl));
+    let roles = leadership.role.clone();
     let engine_task = tokio::spawn(engine.run(commands));
+    let wait = crate::waits::handler_wait(cfg.engine.store_deadline);
+    let (poll_stop, poll_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(source) = cfg.artifacts.clone() {
+        crate::pullpiri::rocksdb::start(
+            source,
+            store.clone(),
+            handle.clone(),
+            roles,
+            metrics.clone(),
+            wait,
+            poll_stopped,
+        )
+        .map_err(|error| ServeError::Peer {
+            what: "--artifacts-from",
+            error,
+        })?;
+    }
+    let (faults_stop, faults_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(addr) = cfg.fault_listen {
+        let faults = Faults::new(
+            handle.clone(),
+            cfg.policy_manager.as_deref(),
+            metrics.clone(),
+            wait,
+        )
+        .map_err(|error| ServeError::Peer {
+            what: "--policy-manager",
+            error,
+        })?;
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = faults_stopped.await;
+            };
+            if let Err(e) = faults.serve(addr, stopped).await {
+                tracing::error!(address = %addr, error = %e, "Timpani's FaultService stopped");
+            }
+        });
+    }
     // Only with a metrics address: a handle kept here would keep the engine from ending.
     let handle_for_probes = cfg.metrics_listen.map(|_| handle.clone());
     let handle_for_http = handle.clone();
@@ -239,6 +306,8 @@ pub async fn serve(
             store: store.clone(),
             metrics: metrics.clone(),
             hub: hub.clone(),
+            artifacts_from: cfg.artifacts.as_ref().map(|s| s.url.clone()),
+            pullpiri: cfg.pullpiri,
         },
     );
     let reflection = tonic_reflection::server::Builder::configure()
@@ -337,8 +406,10 @@ pub async fn serve(
             (r, stopping)
         }
     };
-    // The probes hold an engine handle too.
+    // The probes and the fault service hold engine handles too.
     let _ = probes_stop.send(());
+    let _ = faults_stop.send(());
+    let _ = poll_stop.send(());
     // The service (and with it every engine handle) is gone: the engine ends once idle.
     // Commands it has not finished by then were never answered, so nothing acknowledged is
     // lost by not waiting for them.

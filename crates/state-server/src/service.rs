@@ -22,10 +22,7 @@ use crate::{
     lists::{self, Lists, now_ns},
     metrics::Metrics,
     pb::{
-        actioncontroller::{
-            OffloadModelRequest,
-            action_controller_connection_client::ActionControllerConnectionClient,
-        },
+        actioncontroller::action_controller_connection_client::ActionControllerConnectionClient,
         monitoringserver::{ContainerList, SendContainerListResponse},
         statemanager::{
             Action, AppliedArtifact, ApplyArtifactsRequest, ApplyArtifactsResponse, ErrorCode,
@@ -52,6 +49,10 @@ pub struct Backing {
     pub metrics: Arc<Metrics>,
     /// The daemon's shared watch, which every WatchStates stream follows.
     pub hub: Arc<watch::hub::Hub>,
+    /// Where artifacts come from instead of `ApplyArtifacts` (Pullpiri's RocksDB service).
+    pub artifacts_from: Option<String>,
+    /// Pullpiri mode: an OffloadModel still running at its deadline is answered as taken.
+    pub pullpiri: bool,
 }
 
 /// The `StateManagerConnection` service.
@@ -70,6 +71,8 @@ pub struct Service {
     store: Arc<AnyStore>,
     metrics: Arc<Metrics>,
     hub: Arc<watch::hub::Hub>,
+    artifacts_from: Option<String>,
+    offloads: Arc<crate::offload::InFlight>,
 }
 
 impl Service {
@@ -86,6 +89,8 @@ impl Service {
             store,
             metrics,
             hub,
+            artifacts_from,
+            pullpiri,
         }: Backing,
     ) -> Self {
         let wait = crate::waits::handler_wait(store_deadline);
@@ -107,6 +112,8 @@ impl Service {
             store,
             metrics,
             hub,
+            artifacts_from,
+            offloads: Arc::new(crate::offload::InFlight::new(pullpiri)),
         }
     }
 }
@@ -305,36 +312,8 @@ impl StateManagerConnection for Service {
                 return Err(Status::invalid_argument(format!("{field}: {e}")));
             }
         }
-        let mut client = ActionControllerConnectionClient::new(self.action_controller.clone());
-        let forwarded = client
-            .offload_model(OffloadModelRequest {
-                scenario_name: r.scenario_name,
-                package_name: r.package_name,
-                model_name: r.model_name,
-                source_node: r.source_node,
-                target_node: r.target_node,
-                policy_name: r.policy_name,
-                reason: r.reason,
-            })
-            .await;
-        Ok(Response::new(match forwarded {
-            Ok(resp) => {
-                let resp = resp.into_inner();
-                OffloadingResponse {
-                    accepted: resp.success,
-                    message: resp.message,
-                    transition_id: resp.transition_id,
-                }
-            }
-            Err(status) => OffloadingResponse {
-                accepted: false,
-                message: format!(
-                    "ActionController did not take the offloading: {}",
-                    status.message()
-                ),
-                transition_id: String::new(),
-            },
-        }))
+        let client = ActionControllerConnectionClient::new(self.action_controller.clone());
+        Ok(Response::new(self.offloads.offload(client, r).await))
     }
 
     async fn get_resource_state(
@@ -412,6 +391,11 @@ impl StateManagerConnection for Service {
     ) -> Result<Response<ApplyArtifactsResponse>, Status> {
         let forwarded = forward::forwarded(request.metadata());
         let identity = self.callers.identify(&request)?;
+        if let Some(url) = &self.artifacts_from {
+            return Err(Status::failed_precondition(format!(
+                "artifacts come from Pullpiri's RocksDB service at {url} (--artifacts-from); apply them through Pullpiri's ApiServer"
+            )));
+        }
         let request = request.into_inner();
         let yaml = request.yaml.clone();
         if yaml.len() > MAX_APPLY_BYTES {

@@ -167,6 +167,27 @@ pub enum Command {
         /// Answer channel.
         reply: oneshot::Sender<Result<Vec<AppliedArtifact>, EngineError>>,
     },
+    /// Makes the store's artifacts what Pullpiri's RocksDB service holds (Pullpiri mode):
+    /// stores `puts`, deletes `deletes`, and takes both into the topology.
+    Mirror {
+        /// Documents new or changed at the source.
+        puts: Vec<Parsed>,
+        /// Artifact keys the source no longer holds.
+        deletes: Vec<String>,
+        /// Answer channel: what was stored.
+        reply: oneshot::Sender<Result<Vec<AppliedArtifact>, EngineError>>,
+    },
+    /// Records in the history of the first of `candidates` the fleet holds something that
+    /// happened to it without moving it (a fault Timpani reported); answers which one.
+    Note {
+        candidates: Vec<Resource>,
+        /// What happened, in words.
+        why: String,
+        /// Who reported it.
+        source: String,
+        /// Answer channel: the resource noted, `None` when the fleet holds none of them.
+        reply: oneshot::Sender<Result<Option<Resource>, EngineError>>,
+    },
     /// One resource's stored state (`None`: it has none).
     Get {
         resource: Resource,
@@ -196,7 +217,11 @@ impl Command {
     pub fn writes(&self) -> bool {
         matches!(
             self,
-            Command::Report { .. } | Command::Change { .. } | Command::Apply { .. }
+            Command::Report { .. }
+                | Command::Change { .. }
+                | Command::Apply { .. }
+                | Command::Mirror { .. }
+                | Command::Note { .. }
         )
     }
 }

@@ -110,18 +110,7 @@ impl<S: Store> Engine<S> {
                     .collect(),
                 deletes: Vec::new(),
             };
-            let revision = match self.store.commit(&write).await {
-                Ok(Committed::Applied { revision }) => revision,
-                Ok(Committed::Conflict) => return Err(EngineError::Contention(1)),
-                Ok(Committed::Deposed) => {
-                    self.step_down();
-                    return Err(EngineError::NotLeader);
-                }
-                Err(e) => {
-                    self.set_healthy(false).await;
-                    return Err(EngineError::Unavailable(e));
-                }
-            };
+            let revision = self.commit_artifacts(&write).await?;
             for d in chunk {
                 let key = d.artifact.key();
                 applied.push(AppliedArtifact {
@@ -140,5 +129,51 @@ impl<S: Store> Engine<S> {
             }
         }
         Ok(applied)
+    }
+
+    /// Stores what Pullpiri's RocksDB service holds (`pullpiri::rocksdb`): its new and
+    /// changed documents as `apply` does, then the deletion of the keys it no longer holds.
+    pub(super) async fn mirror(
+        &mut self,
+        puts: Vec<Parsed>,
+        deletes: Vec<String>,
+    ) -> Result<Vec<AppliedArtifact>, EngineError> {
+        let applied = if puts.is_empty() {
+            Vec::new()
+        } else {
+            self.apply(puts).await?
+        };
+        for chunk in deletes.chunks(self.txn_capacity()) {
+            let write = Write {
+                fence: self.fence(),
+                compares: Vec::new(),
+                puts: Vec::new(),
+                deletes: chunk.to_vec(),
+            };
+            self.commit_artifacts(&write).await?;
+            for key in chunk {
+                if TOPOLOGY_PREFIXES.iter().any(|p| key.starts_with(p)) {
+                    self.artifact_delete(key).await;
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Commits artifact writes (not compared: the last writer's document wins, as with any
+    /// artifact store). Returns the revision.
+    async fn commit_artifacts(&mut self, write: &Write) -> Result<i64, EngineError> {
+        match self.store.commit(write).await {
+            Ok(Committed::Applied { revision }) => Ok(revision),
+            Ok(Committed::Conflict) => Err(EngineError::Contention(1)),
+            Ok(Committed::Deposed) => {
+                self.step_down();
+                Err(EngineError::NotLeader)
+            }
+            Err(e) => {
+                self.set_healthy(false).await;
+                Err(EngineError::Unavailable(e))
+            }
+        }
     }
 }

@@ -4,8 +4,10 @@
 //! answered, so that the Reconcile is never sent again in that episode.
 
 use state_core::{
+    PackageState,
     episode::{Delivery, Episode, episode_key, parse_episode_key},
     history,
+    kind::{Resource, State},
     scenario::Component,
     writes::KeyWrite,
 };
@@ -94,8 +96,16 @@ impl<S: Store> Engine<S> {
                 transition_id: "",
                 time_ns: crate::lists::now_ns(),
             };
-            self.history
-                .refused(delivered.package.as_str(), reason, &at, &mut writes);
+            let why = format!(
+                "Reconcile refused by the ActionController, not sent again in this error episode: {reason}"
+            );
+            self.history.noted(
+                &Resource::Package(delivered.package.clone()),
+                State::Package(PackageState::Error),
+                &why,
+                &at,
+                &mut writes,
+            );
         }
         match self.commit(writes.iter()).await {
             Ok(Written::All) => {

@@ -16,6 +16,7 @@ mod artifacts;
 mod batch;
 mod episodes;
 mod execute;
+mod notes;
 pub mod shape;
 mod start;
 mod state;
@@ -463,6 +464,23 @@ impl<S: Store> Engine<S> {
             }
             Command::Apply { docs, reply } => {
                 let result = self.apply(docs).await;
+                let _ = reply.send(result);
+            }
+            Command::Mirror {
+                puts,
+                deletes,
+                reply,
+            } => {
+                let result = self.mirror(puts, deletes).await;
+                let _ = reply.send(result);
+            }
+            Command::Note {
+                candidates,
+                why,
+                source,
+                reply,
+            } => {
+                let result = self.note(&candidates, &why, &source).await;
                 let _ = reply.send(result);
             }
             Command::Get { resource, reply } => {

@@ -115,7 +115,7 @@ pub(super) fn refuse(command: Command, e: EngineError) {
         Command::Change { reply, .. } => {
             let _ = reply.send(Err(e.into()));
         }
-        Command::Apply { reply, .. } => {
+        Command::Apply { reply, .. } | Command::Mirror { reply, .. } => {
             let _ = reply.send(Err(e));
         }
         // An outage is never reported as absence: a query the engine cannot answer yet is
@@ -127,6 +127,9 @@ pub(super) fn refuse(command: Command, e: EngineError) {
             let _ = reply.send(Err(e));
         }
         Command::Get { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        Command::Note { reply, .. } => {
             let _ = reply.send(Err(e));
         }
         Command::List { reply, .. } => {
