@@ -4,37 +4,12 @@
 use std::time::Duration;
 
 use crate::{
-    common::{eventually, free_port},
+    common::{eventually, free_port, http_get as get},
     harness::{Harness, dead, running},
 };
 
 /// The example dashboard, shipped in the repository.
 const DASHBOARD: &str = include_str!("../../../../deploy/grafana/statemanager.json");
-
-/// `GET path` on the metrics port: status code and body.
-pub(crate) async fn get(port: u16, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("metrics connect");
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .expect("request");
-    let mut text = String::new();
-    s.read_to_string(&mut text).await.expect("response");
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (code, body)
-}
 
 /// The value of the series that starts with `series` (name and labels), 0 if absent.
 pub(crate) fn value(scrape: &str, series: &str) -> f64 {

@@ -12,8 +12,8 @@ use tonic_health::pb::{
 };
 
 use crate::{
-    common::{ActionController, Daemon, Etcd, etcd_config, free_port},
-    metrics::{get, value},
+    common::{ActionController, Daemon, Etcd, etcd_config, free_port, http_get as get},
+    metrics::value,
 };
 
 /// A daemon with its probe port.

@@ -34,20 +34,32 @@ impl Replica {
         dir: &Path,
         name: &str,
     ) -> Replica {
+        let args = [
+            "--etcd-endpoints",
+            &endpoints.join(","),
+            "--action-controller",
+            action_controller,
+            "--lease-ttl",
+            &LEASE_TTL_SECS.to_string(),
+        ];
+        Replica::start_with(&args, &[], dir, name).await
+    }
+
+    /// A daemon on `127.0.0.1:0` with `args` and the environment `env` added, logging to
+    /// `dir/{name}.log`; waits until it answers.
+    pub async fn start_with(
+        args: &[&str],
+        env: &[(&str, &str)],
+        dir: &Path,
+        name: &str,
+    ) -> Replica {
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_state-server"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--etcd-endpoints",
-                &endpoints.join(","),
-                "--action-controller",
-                action_controller,
-                "--lease-ttl",
-                &LEASE_TTL_SECS.to_string(),
-            ])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::from(out))
