@@ -582,10 +582,14 @@ pub fn scenario_outcome(
             target: target.short(),
             wrong_owner: None,
         },
-        Outcome::Write { wrong_owner } => ScenarioOutcome {
-            outcome: "write",
-            target: target.short(),
-            wrong_owner: wrong_owner.map(|o| o.iter().map(|c| c.name()).collect()),
-        },
+        // The explorer decides by the table alone, where steps are never taken on a caller's
+        // behalf (that is Pullpiri mode's rule in the daemon); were they, it is a write.
+        Outcome::Write { wrong_owner } | Outcome::StepsTaken { wrong_owner, .. } => {
+            ScenarioOutcome {
+                outcome: "write",
+                target: target.short(),
+                wrong_owner: wrong_owner.map(|o| o.iter().map(|c| c.name()).collect()),
+            }
+        }
     })
 }
