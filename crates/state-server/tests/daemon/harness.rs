@@ -121,13 +121,7 @@ impl Harness {
 
     /// Applies artifacts; every document must be accepted.
     pub async fn apply(&mut self, yaml: &str) {
-        let resp = self
-            .client
-            .apply_artifacts(ApplyArtifactsRequest { yaml: yaml.into() })
-            .await
-            .expect("apply")
-            .into_inner();
-        assert!(resp.errors.is_empty(), "{:?}", resp.errors);
+        apply(&mut self.client, yaml).await;
     }
 
     /// `GetResourceState` of one resource.
@@ -189,6 +183,16 @@ impl Harness {
         self.daemon.stop().await;
         (self.etcd, self.ac)
     }
+}
+
+/// Applies artifacts through `client`; every document must be accepted.
+pub async fn apply(client: &mut Client, yaml: &str) {
+    let resp = client
+        .apply_artifacts(ApplyArtifactsRequest { yaml: yaml.into() })
+        .await
+        .expect("apply")
+        .into_inner();
+    assert!(resp.errors.is_empty(), "{:?}", resp.errors);
 }
 
 /// A container as a NodeAgent reports it, with these `state` fields.

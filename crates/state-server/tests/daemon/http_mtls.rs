@@ -4,7 +4,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use state_server::tls::{Pem, TlsConfig};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -21,10 +20,9 @@ use crate::{
     common::{
         ActionController, Daemon, Etcd,
         certs::{Ca, Issued},
-        etcd_config,
     },
-    harness::HELLOWORLD,
-    tls::{leader_url, tls_client},
+    harness::{HELLOWORLD, apply},
+    tls::{leader_first, mtls_pair, tls_client},
 };
 
 /// `POST /v1/state-change` with `body` over HTTPS/1.1, showing `me`'s certificate: the status
@@ -84,43 +82,13 @@ async fn http_writes_carry_the_certificate_identity_through_a_follower() {
     let etcd = Etcd::start().await;
     let ac = ActionController::start().await;
     let ca = Ca::new();
-    let start = |name: &str| {
-        let server = ca.server(name);
-        let mut cfg = etcd_config(&etcd, &ac);
-        cfg.engine.strict_sources = true;
-        cfg.tls = TlsConfig {
-            identity: Some(Pem {
-                cert: server.cert,
-                key: server.key,
-            }),
-            client_ca: Some(ca.pem.clone()),
-            peer_identities: vec!["daemon-a".into(), "daemon-b".into()],
-            ..TlsConfig::default()
-        };
-        Daemon::start(cfg)
-    };
-    let a = start("daemon-a").await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let b = start("daemon-b").await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let leader = leader_url(&etcd).await;
-    let (leader, follower) = if leader.ends_with(&a.addr.port().to_string()) {
-        (&a, &b)
-    } else {
-        (&b, &a)
-    };
+    let (a, b) = mtls_pair(&etcd, &ac, &ca, true).await;
+    let (leader, follower) = leader_first(&etcd, &a, &b).await;
     let api_server = ca.client_cn("ApiServer");
     let mut grpc = tls_client(leader, &ca, Some(&api_server))
         .await
         .expect("ApiServer over gRPC");
-    let applied = grpc
-        .apply_artifacts(state_server::pb::statemanager::ApplyArtifactsRequest {
-            yaml: HELLOWORLD.into(),
-        })
-        .await
-        .expect("apply")
-        .into_inner();
-    assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+    apply(&mut grpc, HELLOWORLD).await;
 
     // The ApiServer's certificate starts the scenario through the follower, whatever the
     // body claims to be.

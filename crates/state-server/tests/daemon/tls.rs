@@ -151,31 +151,8 @@ async fn forwarded_identities_are_trusted_only_from_peers() {
     let etcd = Etcd::start().await;
     let ac = ActionController::start().await;
     let ca = Ca::new();
-    let start = |name: &str| {
-        let server = ca.server(name);
-        let mut cfg = etcd_config(&etcd, &ac);
-        cfg.tls = TlsConfig {
-            identity: Some(Pem {
-                cert: server.cert,
-                key: server.key,
-            }),
-            client_ca: Some(ca.pem.clone()),
-            peer_identities: vec!["daemon-a".into(), "daemon-b".into()],
-            ..TlsConfig::default()
-        };
-        Daemon::start(cfg)
-    };
-    let a = start("daemon-a").await;
-    // The first daemon leads once elected; the second then follows.
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    let b = start("daemon-b").await;
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    let leader = leader_url(&etcd).await;
-    let (leader, follower) = if leader.ends_with(&a.addr.port().to_string()) {
-        (&a, &b)
-    } else {
-        (&b, &a)
-    };
+    let (a, b) = mtls_pair(&etcd, &ac, &ca, false).await;
+    let (leader, follower) = leader_first(&etcd, &a, &b).await;
 
     let agent = ca.client_uri("NodeAgent/HPC");
     let mut via_follower = tls_client(follower, &ca, Some(&agent))
@@ -216,8 +193,52 @@ async fn forwarded_identities_are_trusted_only_from_peers() {
     b.stop().await;
 }
 
+/// Two daemons with mTLS on `etcd`, `daemon-a` started first (so it leads), each trusting
+/// the other's forwarded identities.
+pub(crate) async fn mtls_pair(
+    etcd: &Etcd,
+    ac: &ActionController,
+    ca: &Ca,
+    strict_sources: bool,
+) -> (Daemon, Daemon) {
+    let start = |name: &str| {
+        let server = ca.server(name);
+        let mut cfg = etcd_config(etcd, ac);
+        cfg.engine.strict_sources = strict_sources;
+        cfg.tls = TlsConfig {
+            identity: Some(Pem {
+                cert: server.cert,
+                key: server.key,
+            }),
+            client_ca: Some(ca.pem.clone()),
+            peer_identities: vec!["daemon-a".into(), "daemon-b".into()],
+            ..TlsConfig::default()
+        };
+        Daemon::start(cfg)
+    };
+    let a = start("daemon-a").await;
+    // The first daemon leads once elected; the second then follows.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let b = start("daemon-b").await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    (a, b)
+}
+
+/// `(leader, follower)` of two daemons on `etcd`, by the URL the election publishes.
+pub(crate) async fn leader_first<'a>(
+    etcd: &Etcd,
+    a: &'a Daemon,
+    b: &'a Daemon,
+) -> (&'a Daemon, &'a Daemon) {
+    if leader_url(etcd).await.ends_with(&a.addr.port().to_string()) {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
 /// The URL the elected daemon advertises.
-pub(crate) async fn leader_url(etcd: &Etcd) -> String {
+async fn leader_url(etcd: &Etcd) -> String {
     let c = etcd.client().await;
     let resp = c
         .election_client()

@@ -16,7 +16,7 @@ use state_server::{
 use crate::{
     common::{Daemon, Etcd, config, eventually, free_port},
     e2e::{history, send},
-    harness::{HELLOWORLD, dead, report, running},
+    harness::{HELLOWORLD, apply, dead, report, running},
     peers::{Double, step},
 };
 
@@ -37,14 +37,7 @@ fn pullpiri_config(etcd: &Etcd, ac: &Double) -> Config {
 
 /// Applies the example, starts its scenario and reports its container running.
 async fn deployed(client: &mut crate::harness::Client) {
-    let applied = client
-        .apply_artifacts(state_server::pb::statemanager::ApplyArtifactsRequest {
-            yaml: HELLOWORLD.into(),
-        })
-        .await
-        .expect("apply")
-        .into_inner();
-    assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+    apply(client, HELLOWORLD).await;
     send(client, step("helloworld", "", "idle", "apiserver")).await;
     report(client, "HPC", vec![running("helloworld_a")]).await;
 }
