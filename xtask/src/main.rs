@@ -14,6 +14,8 @@ mod browser_history;
 mod browser_live;
 mod browser_screens;
 mod browser_why;
+mod dist;
+mod dist_check;
 mod fuzz;
 mod provision;
 mod run;
@@ -22,7 +24,7 @@ mod test;
 mod util;
 mod web;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [options]
@@ -37,6 +39,10 @@ commands:
                    build the explorer and serve it on localhost; with --attach, the page
                    follows that running daemon (started with --allow-origin for the page)
   bench [--quick]  criterion benchmarks and the end-to-end load run
+  dist [--check] [--arch amd64|arm64]
+                   static binaries, a container image FROM scratch and a Debian package
+                   for amd64 and arm64 in target/dist/ (--check: run what this machine
+                   can run of them)
   fuzz [--seconds N]
                    every fuzz target for N seconds (default 60; nightly and cargo-fuzz,
                    installed if missing)
@@ -65,6 +71,19 @@ fn dispatch() -> Result<()> {
             _ => bail!("usage: cargo xtask fuzz [--seconds N]"),
         };
         return fuzz::fuzz(seconds);
+    }
+    if cmd == "dist" {
+        let mut check = false;
+        let mut arch = None;
+        let mut it = rest.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--check" => check = true,
+                "--arch" => arch = Some(it.next().context("--arch takes amd64 or arm64")?.as_str()),
+                other => bail!("usage: cargo xtask dist [--check] [--arch amd64|arm64] (not {other:?})"),
+            }
+        }
+        return dist::dist(check, arch);
     }
     if cmd == "web" {
         return match rest {

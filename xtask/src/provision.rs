@@ -73,7 +73,8 @@ pub fn wasm_bindgen_cli() -> Result<()> {
     })
 }
 
-fn apt_install(what: &str, packages: &[&str]) -> Result<()> {
+/// Installs Debian `packages` for `what`, or says what to run where it cannot.
+pub fn apt_install(what: &str, packages: &[&str]) -> Result<()> {
     let is_root = output("id", &["-u"]).is_some_and(|u| u.trim() == "0");
     let has_apt = output("apt-get", &["--version"]).is_some();
     if !(is_root && has_apt) {
