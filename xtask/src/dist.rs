@@ -34,9 +34,13 @@ pub struct Arch {
     /// Debian's and the OCI platform's name.
     pub name: &'static str,
     pub triple: &'static str,
-    /// The C compiler for the crates that build C, and the linker.
+    /// The C compiler for the crates that build C.
     cc: &'static str,
     ar: &'static str,
+    /// The linker, where rustc's own for the target cannot link it here. (musl-gcc as the
+    /// amd64 linker makes a dynamically linked binary that crashes: rustc's default links
+    /// it statically with its own musl.)
+    linker: Option<&'static str>,
     /// How to run its binaries here (`None`: natively).
     pub emulator: Option<&'static str>,
 }
@@ -47,6 +51,7 @@ pub const ARCHES: [Arch; 2] = [
         triple: "x86_64-unknown-linux-musl",
         cc: "musl-gcc",
         ar: "ar",
+        linker: None,
         emulator: None,
     },
     Arch {
@@ -54,6 +59,7 @@ pub const ARCHES: [Arch; 2] = [
         triple: "aarch64-unknown-linux-musl",
         cc: "aarch64-linux-gnu-gcc",
         ar: "aarch64-linux-gnu-ar",
+        linker: Some("aarch64-linux-gnu-gcc"),
         emulator: Some("qemu-aarch64"),
     },
 ];
@@ -102,7 +108,10 @@ pub fn dist(check: bool, only: Option<&str>) -> Result<()> {
     tools(&arches, check)?;
     fs::create_dir_all(out_dir())?;
     for arch in &arches {
-        step(&format!("{}: static binaries ([profile.dist], {})", arch.name, arch.triple));
+        step(&format!(
+            "{}: static binaries ([profile.dist], {})",
+            arch.name, arch.triple
+        ));
         build(arch)?;
         step(&format!("{}: container image FROM scratch", arch.name));
         image(arch)?;
@@ -111,8 +120,8 @@ pub fn dist(check: bool, only: Option<&str>) -> Result<()> {
     }
     step("built");
     for arch in &arches {
-        info(&format!("{}", arch.archive().display()));
-        info(&format!("{}", arch.deb().display()));
+        info(&arch.archive().display().to_string());
+        info(&arch.deb().display().to_string());
     }
     if check {
         crate::dist_check::check(&arches)?;
@@ -123,7 +132,14 @@ pub fn dist(check: bool, only: Option<&str>) -> Result<()> {
 fn tools(arches: &[Arch], check: bool) -> Result<()> {
     let mut want: Vec<(&str, &str)> = vec![("podman", "podman"), ("dpkg-deb", "dpkg")];
     for arch in arches {
-        want.push((arch.cc, if arch.name == "amd64" { "musl-tools" } else { "gcc-aarch64-linux-gnu" }));
+        want.push((
+            arch.cc,
+            if arch.name == "amd64" {
+                "musl-tools"
+            } else {
+                "gcc-aarch64-linux-gnu"
+            },
+        ));
         if let (true, Some(emulator)) = (check, arch.emulator) {
             want.push((emulator, "qemu-user"));
         }
@@ -138,13 +154,22 @@ fn tools(arches: &[Arch], check: bool) -> Result<()> {
     for arch in arches {
         let mut add = Command::new("rustup");
         add.args(["target", "add", arch.triple]);
-        run(add).with_context(|| format!("install the target with: rustup target add {}", arch.triple))?;
+        run(add).with_context(|| {
+            format!("install the target with: rustup target add {}", arch.triple)
+        })?;
     }
     Ok(())
 }
 
 fn build(arch: &Arch) -> Result<()> {
-    let mut args = vec!["build", "--locked", "--profile", "dist", "--target", arch.triple];
+    let mut args = vec![
+        "build",
+        "--locked",
+        "--profile",
+        "dist",
+        "--target",
+        arch.triple,
+    ];
     args.extend(["-p", "state-server"]);
     for b in BINARIES {
         args.extend(["--bin", b]);
@@ -152,12 +177,27 @@ fn build(arch: &Arch) -> Result<()> {
     let mut cmd = cargo(&args);
     let var = arch.triple.replace('-', "_");
     cmd.env(format!("CC_{var}"), arch.cc)
-        .env(format!("AR_{var}"), arch.ar)
-        .env(
+        .env(format!("AR_{var}"), arch.ar);
+    if let Some(linker) = arch.linker {
+        cmd.env(
             format!("CARGO_TARGET_{}_LINKER", var.to_ascii_uppercase()),
-            arch.cc,
+            linker,
         );
+    }
     run(cmd)?;
+    // A static binary is what an image FROM scratch can run.
+    for b in BINARIES {
+        let path = arch.bin_dir().join(b);
+        if let Some(kind) = output("file", &[&path.to_string_lossy()])
+            && !kind.contains("static")
+        {
+            bail!(
+                "{} is not statically linked: {}",
+                path.display(),
+                kind.trim()
+            );
+        }
+    }
     for b in BINARIES {
         let path = arch.bin_dir().join(b);
         let size = fs::metadata(&path)
@@ -184,7 +224,11 @@ fn image(arch: &Arch) -> Result<()> {
     let context = out_dir().join(format!("image-{}", arch.name));
     let _ = fs::remove_dir_all(&context);
     for b in BINARIES {
-        place(&arch.bin_dir().join(b), &context.join("rootfs/usr/bin").join(b), 0o755)?;
+        place(
+            &arch.bin_dir().join(b),
+            &context.join("rootfs/usr/bin").join(b),
+            0o755,
+        )?;
     }
     for f in ["passwd", "group"] {
         place(&deploy.join(f), &context.join("rootfs/etc").join(f), 0o644)?;
@@ -220,20 +264,36 @@ fn deb(arch: &Arch) -> Result<()> {
     let tree = out_dir().join(format!("deb-{}", arch.name));
     let _ = fs::remove_dir_all(&tree);
     for b in BINARIES {
-        place(&arch.bin_dir().join(b), &tree.join("usr/bin").join(b), 0o755)?;
+        place(
+            &arch.bin_dir().join(b),
+            &tree.join("usr/bin").join(b),
+            0o755,
+        )?;
     }
     place(
         &deploy.join("systemd/statemanager.service"),
         &tree.join("lib/systemd/system/statemanager.service"),
         0o644,
     )?;
-    place(&deploy.join("debian/default"), &tree.join("etc/default/statemanager"), 0o644)?;
+    place(
+        &deploy.join("debian/default"),
+        &tree.join("etc/default/statemanager"),
+        0o644,
+    )?;
     for doc in ["README.md", "docs/pullpiri.md", "docs/contract.md"] {
         let name = Path::new(doc).file_name().context("doc name")?;
-        place(&root().join(doc), &tree.join("usr/share/doc/statemanager").join(name), 0o644)?;
+        place(
+            &root().join(doc),
+            &tree.join("usr/share/doc/statemanager").join(name),
+            0o644,
+        )?;
     }
     for script in ["postinst", "prerm"] {
-        place(&deploy.join("debian").join(script), &tree.join("DEBIAN").join(script), 0o755)?;
+        place(
+            &deploy.join("debian").join(script),
+            &tree.join("DEBIAN").join(script),
+            0o755,
+        )?;
     }
     fs::write(tree.join("DEBIAN/conffiles"), "/etc/default/statemanager\n")?;
     let installed_kib: u64 = BINARIES

@@ -27,7 +27,12 @@ const STOP: Duration = Duration::from_secs(12);
 /// Podman's options where its defaults cannot run a container (sandboxes that refuse
 /// crun's cgroups or raising rlimits); tried only when a plain `podman run` fails.
 const PODMAN_FALLBACK: [&str; 4] = ["--runtime", "runc", "--cgroup-manager", "cgroupfs"];
-const RUN_FALLBACK: [&str; 4] = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
+const RUN_FALLBACK: [&str; 4] = [
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+];
 
 pub fn check(arches: &[Arch]) -> Result<()> {
     let mut not_run = Vec::new();
@@ -36,16 +41,30 @@ pub fn check(arches: &[Arch]) -> Result<()> {
         for b in BINARIES {
             version(arch, &arch.bin_dir().join(b))?;
         }
-        serves(arch, &arch.bin_dir().join("state-server"), &out_dir().join(format!("check-{}", arch.name)))?;
+        serves(
+            arch,
+            &arch.bin_dir().join("state-server"),
+            &out_dir().join(format!("check-{}", arch.name)),
+        )?;
         step(&format!("{}: the image", arch.name));
         if arch.emulator.is_none() {
             image_serves(arch)?;
         } else {
             let seen = output(
                 "podman",
-                &["image", "inspect", "--format", "{{.Architecture}}", &arch.image()],
+                &[
+                    "image",
+                    "inspect",
+                    "--format",
+                    "{{.Architecture}}",
+                    &arch.image(),
+                ],
             );
-            info(&format!("built; not run here (no {} container runtime); architecture recorded: {}", arch.name, seen.as_deref().map_or("?", str::trim)));
+            info(&format!(
+                "built; not run here (no {} container runtime); architecture recorded: {}",
+                arch.name,
+                seen.as_deref().map_or("?", str::trim)
+            ));
             not_run.push(format!("the {} image was built but not started", arch.name));
         }
         step(&format!("{}: the Debian package", arch.name));
@@ -80,9 +99,13 @@ fn version(arch: &Arch, binary: &Path) -> Result<()> {
         .output()
         .with_context(|| format!("run {}", binary.display()))?;
     if !out.status.success() {
-        bail!("{} --version failed: {}", binary.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{} --version failed: {}",
+            binary.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    info(&format!("{}", String::from_utf8_lossy(&out.stdout).trim()));
+    info(String::from_utf8_lossy(&out.stdout).trim());
     Ok(())
 }
 
@@ -189,23 +212,45 @@ fn image_serves(arch: &Arch) -> Result<()> {
     run(podman_run(
         fallback,
         &[
-            "-d", "--name", name, "--network", "host", &image, "--listen", "127.0.0.1:0",
-            "--pullpiri=false", "--metrics-listen", &metrics_addr,
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "host",
+            &image,
+            "--listen",
+            "127.0.0.1:0",
+            "--pullpiri=false",
+            "--metrics-listen",
+            &metrics_addr,
         ],
     ))?;
     let took = ready(metrics, &mut None);
     let mut stop = Command::new("podman");
     stop.args(["stop", "-t", "15", name]);
     let stopped = run(stop);
-    let code = output("podman", &["inspect", "--format", "{{.State.ExitCode}}", name]);
+    let code = output(
+        "podman",
+        &["inspect", "--format", "{{.State.ExitCode}}", name],
+    );
     let logs = output("podman", &["logs", name]).unwrap_or_default();
     let _ = Command::new("podman").args(["rm", "-f", name]).output();
     let took = took.with_context(|| format!("the container's log:\n{logs}"))?;
     stopped?;
+    let user = output(
+        "podman",
+        &["image", "inspect", "--format", "{{.Config.User}}", &image],
+    );
+    if user.as_deref().map(str::trim) != Some("65532:65532") {
+        bail!("the image runs as {user:?}, not the unprivileged 65532:65532");
+    }
     if code.as_deref().map(str::trim) != Some("0") {
         bail!("the container exited with {code:?} after podman stop; log:\n{logs}");
     }
-    info(&format!("ran as uid 65532, ready in {:.1}s, stopped cleanly", took.as_secs_f64()));
+    info(&format!(
+        "ran as uid 65532, ready in {:.1}s, stopped cleanly",
+        took.as_secs_f64()
+    ));
     Ok(())
 }
 
@@ -223,7 +268,10 @@ fn package(arch: &Arch) -> Result<()> {
             bail!("{} lacks {want}:\n{contents}", deb.display());
         }
     }
-    let arch_field = output("dpkg-deb", &["--field", &deb.to_string_lossy(), "Architecture"]);
+    let arch_field = output(
+        "dpkg-deb",
+        &["--field", &deb.to_string_lossy(), "Architecture"],
+    );
     if arch_field.as_deref().map(str::trim) != Some(arch.name) {
         bail!("{} says Architecture {arch_field:?}", deb.display());
     }
@@ -235,11 +283,22 @@ fn package(arch: &Arch) -> Result<()> {
     version(arch, &unpacked.join("usr/bin/state-server"))?;
     let unit = unpacked.join("lib/systemd/system/statemanager.service");
     if output("which", &["systemd-analyze"]).is_some() {
+        // Verified as installed, but with ExecStart at the unpacked binary: verify checks
+        // that the command exists.
+        let text = fs::read_to_string(&unit)?;
+        let binary = unpacked.join("usr/bin/state-server");
+        let here = text.replace(
+            "ExecStart=/usr/bin/state-server",
+            &format!("ExecStart={}", binary.display()),
+        );
+        let copy = out_dir()
+            .join(format!("unit-{}", arch.name))
+            .join("statemanager.service");
+        fs::create_dir_all(copy.parent().context("unit folder")?)?;
+        fs::write(&copy, here)?;
         let mut verify = Command::new("systemd-analyze");
-        verify.arg("verify").arg(&unit);
-        if let Err(e) = run(verify) {
-            info(&format!("systemd-analyze could not verify the unit here: {e:#}"));
-        }
+        verify.arg("verify").arg(&copy);
+        run(verify).context("the systemd unit")?;
     } else {
         info("systemd-analyze not on this machine: the unit was not verified");
     }

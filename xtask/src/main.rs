@@ -80,7 +80,9 @@ fn dispatch() -> Result<()> {
             match a.as_str() {
                 "--check" => check = true,
                 "--arch" => arch = Some(it.next().context("--arch takes amd64 or arm64")?.as_str()),
-                other => bail!("usage: cargo xtask dist [--check] [--arch amd64|arm64] (not {other:?})"),
+                other => {
+                    bail!("usage: cargo xtask dist [--check] [--arch amd64|arm64] (not {other:?})")
+                }
             }
         }
         return dist::dist(check, arch);
