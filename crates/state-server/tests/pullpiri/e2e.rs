@@ -3,8 +3,8 @@
 //! the ApiServer stores artifacts in its RocksDB service and starts the scenario; the
 //! NodeAgent reports the pod the ActionController launched, labels and all; the FilterGateway
 //! and the ActionController step the scenario; the package falls into error and the
-//! ActionController, deciding on statuses as Pullpiri's does, relaunches it; Timpani reports
-//! a deadline miss.
+//! ActionController, deciding on statuses as Pullpiri's does (it refuses FAILED) and taking
+//! 5 s to relaunch, is asked once and relaunches it; Timpani reports a deadline miss.
 
 use std::time::Duration;
 
@@ -75,7 +75,12 @@ async fn todays_pullpiri_drives_the_daemon_through_a_whole_lifecycle() {
     let rocksdb = Double::start("rocksdb", "127.0.0.1:0", &[]);
     // Pullpiri's ActionController binds {host.ip}:47001: a loopback address of its own, so
     // the daemon finds it through the settings file as in an installation.
-    let ac = Double::start("action-controller", "127.0.0.2:47001", &[]);
+    // It relaunches before it answers: 5 s here.
+    let ac = Double::start(
+        "action-controller",
+        "127.0.0.2:47001",
+        &["--delay-ms", "5000"],
+    );
     let pm = Double::start("policy-manager", "127.0.0.1:0", &[]);
     let settings = dir.path().join("settings.yaml");
     std::fs::write(
@@ -227,8 +232,8 @@ async fn todays_pullpiri_drives_the_daemon_through_a_whole_lifecycle() {
     assert_eq!(calls[0]["desired"], "RUNNING");
     assert_eq!(calls[0]["relaunched"], true, "{:?}", calls[0]);
     eventually(
-        Duration::from_secs(5),
-        "the episode marked delivered",
+        Duration::from_secs(15),
+        "the slow answer recorded",
         || async {
             etcd.value("/reconcile/helloworld")
                 .await
