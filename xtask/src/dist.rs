@@ -7,8 +7,8 @@
 //!   `podman load` takes: no registry is needed to build or to install it;
 //! - a Debian package with the systemd unit, for hosts without podman.
 //!
-//! Everything lands in `target/dist/`. `--check` then runs what this machine can run
-//! (`dist_check`): each binary, the amd64 image under podman, each package's contents.
+//! Everything lands in `target/dist/`. With `--check`, `dist_check` then runs what this
+//! machine can run: each binary, the amd64 image under podman, each package's contents.
 
 use std::{
     fs,
@@ -94,7 +94,8 @@ pub fn out_dir() -> PathBuf {
     root().join("target").join("dist")
 }
 
-pub fn dist(check: bool, only: Option<&str>) -> Result<()> {
+/// Builds everything for `only` (else both architectures); returns what it built for.
+pub fn dist(check: bool, only: Option<&str>) -> Result<Vec<Arch>> {
     let arches: Vec<Arch> = match only {
         None => ARCHES.to_vec(),
         Some(name) => vec![
@@ -123,10 +124,7 @@ pub fn dist(check: bool, only: Option<&str>) -> Result<()> {
         info(&arch.archive().display().to_string());
         info(&arch.deb().display().to_string());
     }
-    if check {
-        crate::dist_check::check(&arches)?;
-    }
-    Ok(())
+    Ok(arches)
 }
 
 fn tools(arches: &[Arch], check: bool) -> Result<()> {

@@ -85,7 +85,12 @@ fn dispatch() -> Result<()> {
                 }
             }
         }
-        return dist::dist(check, arch);
+        let built = dist::dist(check, arch)?;
+        return if check {
+            dist_check::check(&built)
+        } else {
+            Ok(())
+        };
     }
     if cmd == "web" {
         return match rest {

@@ -101,15 +101,13 @@ impl Config {
     /// Pullpiri's StateManager port, where its components already look for it.
     pub const DEFAULT_LISTEN: &str = "0.0.0.0:47006";
     /// Pullpiri's ActionController port, on the same host as the StateManager by default.
-    pub const DEFAULT_ACTION_CONTROLLER: &str = "http://127.0.0.1:47001";
+    pub const DEFAULT_ACTION_CONTROLLER: &str = crate::pullpiri::DEFAULT_ACTION_CONTROLLER;
     /// The embedded store's directory, relative to where the daemon starts.
     pub const DEFAULT_DATA_DIR: &str = "statemanager-data";
     /// One store call: well under the request deadline, so a request can retry a few times.
     pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
-    /// Short enough that a dead leader is replaced in seconds; long enough that a busy
-    /// leader on a shared machine keeps its lease. Requests wait through the gap (the store
-    /// deadline is longer).
-    pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
+    /// The leader's lease ([`crate::waits::DEFAULT_LEASE_TTL`]).
+    pub const DEFAULT_LEASE_TTL: Duration = crate::waits::DEFAULT_LEASE_TTL;
     /// gRPC's usual 4 MiB limit: a full list of 10,000 containers fits with room to spare.
     pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 }

@@ -20,6 +20,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// The leader's default lease (`--lease-ttl`): short enough that a dead leader is replaced in
+/// seconds; long enough that a busy leader on a shared machine keeps its lease. Requests wait
+/// through the gap (the store deadline is longer).
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
+
 /// What a handler waits beyond the store deadline.
 pub const ANSWER_MARGIN: Duration = Duration::from_secs(2);
 
@@ -94,7 +99,7 @@ impl Probe {
 
 impl Default for Probe {
     fn default() -> Self {
-        Probe::within_lease(crate::server::Config::DEFAULT_LEASE_TTL)
+        Probe::within_lease(DEFAULT_LEASE_TTL)
     }
 }
 

@@ -24,6 +24,8 @@ use state_core::lifecycle::Lifecycle;
 use crate::reconcile::Policy;
 use settings::{ACTION_CONTROLLER_PORT, Settings, SettingsError};
 
+/// The ActionController outside the mode: Pullpiri's port, on the same host.
+pub const DEFAULT_ACTION_CONTROLLER: &str = "http://127.0.0.1:47001";
 /// Where Timpani sends faults, as Pullpiri's StateManager serves them.
 pub const DEFAULT_FAULT_LISTEN: &str = "127.0.0.1:50053";
 /// Where Pullpiri's own clients find the RocksDB service without `ROCKSDB_SERVICE_URL`.
@@ -131,7 +133,7 @@ pub fn resolve(asked: &Asked, default_settings: &Path) -> Result<Mode, ModeError
                 ),
             },
         ),
-        _ => Peer::new(crate::server::Config::DEFAULT_ACTION_CONTROLLER, "default"),
+        _ => Peer::new(DEFAULT_ACTION_CONTROLLER, "default"),
     };
     let action_controller_timeout = asked.action_controller_timeout.unwrap_or(if on {
         PULLPIRI_ACTION_CONTROLLER_TIMEOUT

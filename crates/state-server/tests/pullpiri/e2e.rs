@@ -20,7 +20,8 @@ use crate::{
     common::{Etcd, eventually, free_port},
     harness::{Client, code},
     peers::{
-        Double, KILLED, MODEL, PACKAGE, RUNNING, SCENARIO, apply_as_api_server, pod_container, step,
+        Double, KILLED, MODEL, PACKAGE, RUNNING, SCENARIO, apply_as_api_server, episode_recorded,
+        pod_container, step,
     },
     replica::Replica,
 };
@@ -231,16 +232,7 @@ async fn todays_pullpiri_drives_the_daemon_through_a_whole_lifecycle() {
     assert_eq!(calls[0]["current"], "DONE");
     assert_eq!(calls[0]["desired"], "RUNNING");
     assert_eq!(calls[0]["relaunched"], true, "{:?}", calls[0]);
-    eventually(
-        Duration::from_secs(15),
-        "the slow answer recorded",
-        || async {
-            etcd.value("/reconcile/helloworld")
-                .await
-                .filter(|v| v.starts_with("delivered"))
-        },
-    )
-    .await;
+    episode_recorded(&etcd, "helloworld", "delivered", Duration::from_secs(15)).await;
 
     // Timpani: a deadline miss of the model's workload, recorded and passed on.
     let mut timpani = FaultServiceClient::connect(format!("http://{faults}"))

@@ -90,6 +90,22 @@ impl Drop for Double {
     }
 }
 
+/// Waits until `package`'s error episode is recorded as `delivery` (`delivered`, `refused`).
+pub async fn episode_recorded(
+    etcd: &crate::common::Etcd,
+    package: &str,
+    delivery: &str,
+    within: Duration,
+) {
+    let key = format!("/reconcile/{package}");
+    crate::common::eventually(within, &format!("{key} recorded as {delivery}"), || async {
+        etcd.value(&key)
+            .await
+            .filter(|v| v.starts_with(&format!("{delivery}\t")))
+    })
+    .await;
+}
+
 /// The example deployment as Pullpiri's ApiServer stores it: each document on its own,
 /// re-serialised (no `---`, two-space indents), under `{kind}/{name}`.
 pub const SCENARIO: &str = "apiVersion: v1\nkind: Scenario\nmetadata:\n  name: helloworld\nspec:\n  condition: null\n  action: update\n  target: helloworld\n";

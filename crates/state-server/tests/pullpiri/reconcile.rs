@@ -14,10 +14,10 @@ use state_server::{
 };
 
 use crate::{
-    common::{Daemon, Etcd, config, eventually, free_port},
+    common::{Daemon, Etcd, config, free_port},
     e2e::{history, send},
     harness::{HELLOWORLD, apply, dead, report, running},
-    peers::{Double, step},
+    peers::{Double, episode_recorded, step},
 };
 
 /// The daemon in Pullpiri mode's reconcile rules, reconciling to `ac`.
@@ -56,16 +56,7 @@ async fn a_refused_reconcile_is_recorded_once_per_episode_and_asked_again_in_the
     report(&mut client, "HPC", vec![dead("helloworld_a")]).await;
     let calls = ac.wait_for("Reconcile", 1, Duration::from_secs(10)).await;
     assert_eq!(calls[0]["current"], "DONE", "{:?}", calls[0]);
-    eventually(
-        Duration::from_secs(5),
-        "the episode recorded as refused",
-        || async {
-            etcd.value("/reconcile/helloworld")
-                .await
-                .filter(|v| v.starts_with("refused"))
-        },
-    )
-    .await;
+    episode_recorded(&etcd, "helloworld", "refused", Duration::from_secs(5)).await;
     // The test's backoff retries within 300 ms: a refusal is not retried at all.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(ac.calls("Reconcile").len(), 1, "asked once in the episode");
@@ -97,16 +88,7 @@ async fn an_action_controller_that_relaunches_for_5_s_is_asked_once_and_offloads
     deployed(&mut client).await;
     report(&mut client, "HPC", vec![dead("helloworld_a")]).await;
     ac.wait_for("Reconcile", 1, Duration::from_secs(10)).await;
-    eventually(
-        Duration::from_secs(10),
-        "the slow answer recorded",
-        || async {
-            etcd.value("/reconcile/helloworld")
-                .await
-                .filter(|v| v.starts_with("delivered"))
-        },
-    )
-    .await;
+    episode_recorded(&etcd, "helloworld", "delivered", Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         ac.calls("Reconcile").len(),
