@@ -20,8 +20,8 @@ use crate::{
     common::{Etcd, eventually, free_port},
     harness::{Client, code},
     peers::{
-        Double, KILLED, MODEL, PACKAGE, RUNNING, SCENARIO, apply_as_api_server, episode_recorded,
-        pod_container, step,
+        Double, KILLED, MODEL, PACKAGE, RUNNING, RocksDb, SCENARIO, apply_as_api_server,
+        episode_recorded, pod_container, step,
     },
     replica::Replica,
 };
@@ -73,7 +73,7 @@ pub async fn send(client: &mut Client, change: StateChange) -> ErrorCode {
 async fn todays_pullpiri_drives_the_daemon_through_a_whole_lifecycle() {
     let etcd = Etcd::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let rocksdb = Double::start("rocksdb", "127.0.0.1:0", &[]);
+    let rocksdb = RocksDb::start();
     // Pullpiri's ActionController binds {host.ip}:47001: a loopback address of its own, so
     // the daemon finds it through the settings file as in an installation.
     // It relaunches before it answers: 5 s here.

@@ -90,6 +90,30 @@ impl Drop for Double {
     }
 }
 
+/// Pullpiri's RocksDB service for a test: the real one when `PULLPIRI_ROCKSDB_URL` names one
+/// (fresh and empty: Pullpiri's own, built from its source, for a check by hand), else the
+/// double.
+pub enum RocksDb {
+    Real(String),
+    Double(Double),
+}
+
+impl RocksDb {
+    pub fn start() -> RocksDb {
+        match std::env::var("PULLPIRI_ROCKSDB_URL") {
+            Ok(url) if !url.trim().is_empty() => RocksDb::Real(url.trim().to_owned()),
+            _ => RocksDb::Double(Double::start("rocksdb", "127.0.0.1:0", &[])),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            RocksDb::Real(url) => url.clone(),
+            RocksDb::Double(d) => d.url(),
+        }
+    }
+}
+
 /// Waits until `package`'s error episode is recorded as `delivery` (`delivered`, `refused`).
 pub async fn episode_recorded(
     etcd: &crate::common::Etcd,
