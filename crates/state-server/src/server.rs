@@ -252,7 +252,15 @@ pub async fn serve(
     let roles = leadership.role.clone();
     let engine_task = tokio::spawn(engine.run(commands));
     let wait = crate::waits::handler_wait(cfg.engine.store_deadline);
-    let (poll_stop, poll_stopped) = tokio::sync::oneshot::channel::<()>();
+    // The tasks beside the gRPC server (artifact poll, fault service, probes) each hold an
+    // engine handle; they stop when this is dropped, so the engine can end.
+    let (side_stop, side_stopped) = tokio::sync::watch::channel(());
+    let stopped = move || {
+        let mut rx = side_stopped.clone();
+        async move {
+            let _ = rx.changed().await;
+        }
+    };
     if let Some(source) = cfg.artifacts.clone() {
         crate::pullpiri::rocksdb::start(
             source,
@@ -261,14 +269,13 @@ pub async fn serve(
             roles,
             metrics.clone(),
             wait,
-            poll_stopped,
+            stopped(),
         )
         .map_err(|error| ServeError::Peer {
             what: "--artifacts-from",
             error,
         })?;
     }
-    let (faults_stop, faults_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(addr) = cfg.fault_listen {
         let faults = Faults::new(
             handle.clone(),
@@ -280,10 +287,8 @@ pub async fn serve(
             what: "--policy-manager",
             error,
         })?;
+        let stopped = stopped();
         tokio::spawn(async move {
-            let stopped = async {
-                let _ = faults_stopped.await;
-            };
             if let Err(e) = faults.serve(addr, stopped).await {
                 tracing::error!(address = %addr, error = %e, "Timpani's FaultService stopped");
             }
@@ -336,15 +341,12 @@ pub async fn serve(
     if let Some(tls) = cfg.tls.server() {
         server = server.tls_config(tls)?;
     }
-    let (probes_stop, probes_stopped) = tokio::sync::oneshot::channel::<()>();
     if let (Some(addr), Some(handle)) = (cfg.metrics_listen, handle_for_probes) {
         let probes = TcpListener::bind(addr).await.map_err(ServeError::Metrics)?;
         tracing::info!(address = %addr, "metrics and probes on /metrics, /healthz, /readyz");
         let metrics = metrics.clone();
+        let stopped = stopped();
         tokio::spawn(async move {
-            let stopped = async {
-                let _ = probes_stopped.await;
-            };
             if let Err(e) = crate::probes::serve(probes, metrics, handle, stopped).await {
                 tracing::warn!(error = %e, "the metrics endpoint stopped");
             }
@@ -404,10 +406,7 @@ pub async fn serve(
             (r, stopping)
         }
     };
-    // The probes and the fault service hold engine handles too.
-    let _ = probes_stop.send(());
-    let _ = faults_stop.send(());
-    let _ = poll_stop.send(());
+    drop(side_stop);
     // The service (and with it every engine handle) is gone: the engine ends once idle.
     // Commands it has not finished by then were never answered, so nothing acknowledged is
     // lost by not waiting for them.

@@ -6,7 +6,6 @@
 use state_core::{
     PackageState,
     episode::{Delivery, Episode, episode_key, parse_episode_key},
-    history,
     kind::{Resource, State},
     scenario::Component,
     writes::KeyWrite,
@@ -88,22 +87,15 @@ impl<S: Store> Engine<S> {
         .encode();
         let mut writes = vec![KeyWrite::new(key, Some(value.into()))];
         // A refusal is kept in the package's history with its reason, in the same transaction.
-        if let Some(reason) = &delivered.refused
-            && self.history.keep() > 0
-        {
-            let at = history::Origin {
-                source: Component::ActionController.name(),
-                transition_id: "",
-                time_ns: crate::lists::now_ns(),
-            };
+        if let Some(reason) = &delivered.refused {
             let why = format!(
                 "Reconcile refused by the ActionController, not sent again in this error episode: {reason}"
             );
-            self.history.noted(
+            self.noted(
                 &Resource::Package(delivered.package.clone()),
                 State::Package(PackageState::Error),
                 &why,
-                &at,
+                Component::ActionController.name(),
                 &mut writes,
             );
         }

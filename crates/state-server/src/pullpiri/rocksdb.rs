@@ -78,8 +78,11 @@ struct Poller {
     wait: Duration,
     /// Per prefix, since when the service has held nothing under it while the store has.
     empty_since: HashMap<&'static str, Instant>,
-    /// Documents already warned about, by key and text, so a bad one is said once.
+    /// The unreadable documents of the last comparison, by key and text: a bad one is said
+    /// once, and forgotten once it is gone or fixed.
     warned: HashSet<(String, u64)>,
+    /// The same, for the comparison under way.
+    bad: HashSet<(String, u64)>,
     /// Whether the last poll was answered.
     up: bool,
 }
@@ -92,7 +95,7 @@ pub fn start(
     roles: watch::Receiver<Role>,
     metrics: Arc<Metrics>,
     wait: Duration,
-    stop: tokio::sync::oneshot::Receiver<()>,
+    stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let channel = Endpoint::from_shared(source.url.clone())?
         .connect_timeout(source.call_timeout)
@@ -108,12 +111,13 @@ pub fn start(
         wait,
         empty_since: HashMap::new(),
         warned: HashSet::new(),
+        bad: HashSet::new(),
         up: true,
     };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(poller.source.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut stop = stop;
+        let mut stop = std::pin::pin!(stop);
         loop {
             tokio::select! {
                 _ = &mut stop => return,
@@ -254,6 +258,7 @@ impl Poller {
                     .filter(|k| !at_source.contains(k.as_str())),
             );
         }
+        self.warned = std::mem::take(&mut self.bad);
         Some((puts, deletes))
     }
 
@@ -285,9 +290,11 @@ impl Poller {
             value.hash(&mut h);
             h.finish()
         };
-        if self.warned.insert((key.to_owned(), fingerprint)) {
+        let seen = (key.to_owned(), fingerprint);
+        if !self.warned.contains(&seen) {
             tracing::warn!(key, problem = %problem, "artifact in Pullpiri's RocksDB service skipped; the copy stored before stays");
         }
+        self.bad.insert(seen);
         None
     }
 }
